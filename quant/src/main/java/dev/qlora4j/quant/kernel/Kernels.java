@@ -1,0 +1,36 @@
+package dev.qlora4j.quant.kernel;
+
+import dev.qlora4j.quant.weight.StoredWeight;
+
+/**
+ * Compute kernels over a stored weight {@code W [N = rows (out), K = cols (in)]} (dense or quantized, off-heap).
+ * Activations are fp32 heap arrays, row-major, addressed with an offset so callers can carve one workspace.
+ * Implementations: {@link ScalarKernels} (the reference) and {@code PanamaKernels} (Vector API); choose with
+ * {@link KernelProvider#get()}.
+ */
+public interface Kernels {
+
+    /** Short name: "scalar", "panama", "cuda". */
+    String name();
+
+    /**
+     * Forward linear: {@code y[M, N] = x[M, K] · Wᵀ (+ bias[N])}. {@code y} is overwritten.
+     *
+     * @param x    {@code (M, K)} at {@code xOff}
+     * @param bias {@code (N)} or {@code null}
+     * @param y    {@code (M, N)} at {@code yOff}
+     */
+    void matmul(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m);
+
+    /**
+     * Input gradient of the linear: {@code dx[M, K] (+)= dy[M, N] · W}. Frozen weights get no {@code dW}.
+     *
+     * @param dy         {@code (M, N)} at {@code dyOff}
+     * @param dx         {@code (M, K)} at {@code dxOff}
+     * @param accumulate add into {@code dx} when true, overwrite when false
+     */
+    void matmulBackwardInput(float[] dy, int dyOff, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate);
+
+    /** Dequantizes rows {@code [row0, row0 + nrows)} of {@code w} into {@code dst (nrows, K)} at {@code dstOff}. */
+    void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff);
+}

@@ -1,0 +1,37 @@
+# Sourced by ./qlora, ./run-tests and the bench scripts: sets JAVA_HOME to a JDK >= 25 or exits.
+# Order: $JAVA_HOME if it is >= 25, then the newest JDK >= 25 under /usr/lib/jvm (and /opt, ~/.sdkman).
+qlora_jdk_major() { # prints the feature version of the JDK at $1, or nothing
+  local rel="$1/release"
+  [ -x "$1/bin/java" ] && [ -x "$1/bin/javac" ] || return 0
+  if [ -f "$rel" ]; then
+    sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$rel"
+  else
+    "$1/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1
+  fi
+}
+qlora_find_jdk() {
+  local cand best="" bestv=0 v
+  if [ -n "${JAVA_HOME:-}" ]; then
+    v=$(qlora_jdk_major "$JAVA_HOME")
+    if [ -n "$v" ] && [ "$v" -ge 25 ]; then echo "$JAVA_HOME"; return 0; fi
+  fi
+  for cand in /usr/lib/jvm/* /opt/java/* /opt/jdk* "$HOME"/.sdkman/candidates/java/*; do
+    [ -d "$cand" ] || continue
+    v=$(qlora_jdk_major "$cand")
+    if [ -n "$v" ] && [ "$v" -ge 25 ] && [ "$v" -gt "$bestv" ]; then best="$cand"; bestv="$v"; fi
+  done
+  [ -n "$best" ] && echo "$best"
+}
+QLORA_JDK=$(qlora_find_jdk)
+if [ -z "$QLORA_JDK" ]; then
+  echo "qlora4j needs a JDK 25 or newer (javac and java) and found none: JAVA_HOME=${JAVA_HOME:-<unset>}, nothing >= 25 under /usr/lib/jvm." >&2
+  echo "Install one (for example Temurin 25: apt-get install temurin-25-jdk, or unpack a JDK 25 and set JAVA_HOME to it) and run again." >&2
+  exit 3
+fi
+export JAVA_HOME="$QLORA_JDK"
+export PATH="$JAVA_HOME/bin:$PATH"
+if ! command -v mvn >/dev/null 2>&1; then
+  echo "qlora4j builds with Apache Maven and found no 'mvn' on PATH: install it (apt-get install maven) and run again." >&2
+  exit 3
+fi
+QLORA_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
