@@ -1,0 +1,72 @@
+package dev.qlora4j.bench.e2e;
+
+import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.KernelProvider;
+import dev.qlora4j.runtime.load.LoadOptions;
+import dev.qlora4j.runtime.load.LoadedModel;
+import dev.qlora4j.runtime.load.ModelLoader;
+import dev.qlora4j.runtime.model.DecoderModel;
+import dev.qlora4j.runtime.model.KvCache;
+import dev.qlora4j.runtime.model.Workspace;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * End-to-end inference benchmark, llama-bench style: prompt processing of P tokens (one forward pass over the whole
+ * prompt, logits of the last position only) and decode of D tokens one at a time with the KV cache (logits every
+ * step); prints one JSON line with medians over the repeats and the peak RSS of this process.
+ *
+ * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
+ *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8]</pre>
+ */
+public final class InferenceBench {
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of(args[0]);
+        int prompt = 512, decode = 128, repeats = 3;
+        String quant = "none";
+        for (int i = 1; i < args.length; i += 2) {
+            switch (args[i]) {
+                case "--prompt" -> prompt = Integer.parseInt(args[i + 1]);
+                case "--decode" -> decode = Integer.parseInt(args[i + 1]);
+                case "--repeats" -> repeats = Integer.parseInt(args[i + 1]);
+                case "--quant" -> quant = args[i + 1];
+                default -> throw new IllegalArgumentException("unknown flag " + args[i]);
+            }
+        }
+        try (LoadedModel lm = ModelLoader.load(dir, LoadOptions.parse(quant), KernelProvider.get())) {
+            DecoderModel m = lm.model();
+            int v = m.spec().v();
+            int[] ids = new SplittableRandom(7).ints(prompt + decode, 0, v).toArray();
+            KvCache cache = new KvCache(m.spec(), 1, prompt + decode);
+            Workspace pp = new Workspace(m.spec(), 1, prompt, prompt + decode, false, 1);
+            Workspace one = new Workspace(m.spec(), 1, 1, prompt + decode, false, 1);
+            float[] logits = new float[v];
+            double[] ppTps = new double[repeats], tgTps = new double[repeats];
+            for (int r = -1; r < repeats; r++) { // r = -1 warms up
+                cache.clear();
+                long t0 = System.nanoTime();
+                m.forward(ids, 0, 1, prompt, 0, cache, pp);
+                m.logits(pp, prompt - 1, 1, logits, 0);
+                long t1 = System.nanoTime();
+                for (int i = 0; i < decode; i++) {
+                    m.forward(ids, prompt + i, 1, 1, prompt + i, cache, one);
+                    m.logits(one, 0, 1, logits, 0);
+                }
+                long t2 = System.nanoTime();
+                if (r >= 0) {
+                    ppTps[r] = prompt / ((t1 - t0) / 1e9);
+                    tgTps[r] = decode / ((t2 - t1) / 1e9);
+                }
+            }
+            Arrays.sort(ppTps);
+            Arrays.sort(tgTps);
+            var w = m.weights().blocks()[0].qkv().weight();
+            System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
+                            + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"peak_rss_mib\":%.0f}%n",
+                    dir.getFileName(), quant, w.format(), m.kernels().name(), KernelPool.shared().threads(), prompt,
+                    ppTps[repeats / 2], decode, tgTps[repeats / 2], PeakRss.mib());
+        }
+    }
+}

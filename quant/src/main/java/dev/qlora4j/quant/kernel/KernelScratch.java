@@ -1,0 +1,27 @@
+package dev.qlora4j.quant.kernel;
+
+/** One pool thread's preallocated buffers for the Panama kernels; reused on every call, never shared. */
+final class KernelScratch {
+
+    final float[] panel; // (NC / NR slivers, KC, NR) packed fp32 tile of W
+    final float[] rowTmp; // (max(KC, NC)) one dequantized row segment of W before it is scattered into the panel
+    final float[] initTile; // (NC) bias of the tile's columns, zero-padded
+    final float[] zeros; // (NR) accumulator start for an overwriting backward pass
+    final float[] cTile; // (MR, NR) output of a partial sliver
+
+    KernelScratch(int kc, int nc, int nr, int mr) {
+        panel = new float[(nc + nr - 1) / nr * nr * kc];
+        rowTmp = new float[Math.max(kc, nc)];
+        initTile = new float[(nc + nr - 1) / nr * nr];
+        zeros = new float[nr];
+        cTile = new float[mr * nr];
+    }
+
+    private float[] grownRow; // (K max seen) a dequantized row of W for GEMV formats without a fused path
+
+    float[] row(int k) {
+        float[] r = grownRow;
+        if (r == null || r.length < k) grownRow = r = new float[k];
+        return r;
+    }
+}

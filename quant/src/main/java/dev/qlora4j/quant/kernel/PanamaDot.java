@@ -1,0 +1,153 @@
+package dev.qlora4j.quant.kernel;
+
+import dev.qlora4j.quant.weight.BlockScales;
+import dev.qlora4j.quant.weight.BlockwiseInt8Weight;
+import dev.qlora4j.quant.weight.DenseWeight;
+import dev.qlora4j.quant.weight.FourBitWeight;
+import dev.qlora4j.quant.weight.RowwiseInt8Weight;
+import dev.qlora4j.quant.weight.StoredWeight;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Fused dequantize-and-dot for GEMV (decode): {@code W[row, :] · x[0, K)} read straight from the stored codes, never
+ * materializing the fp32 row; two accumulator chains, one {@code reduceLanes} per output. Blockwise formats sum a
+ * block's {@code code value · x} products first and apply the block's absmax once per block.
+ * Scalar reference: {@code Σ_k w.dequantize(row·K + k) · x[k]}.
+ */
+final class PanamaDot {
+
+    private PanamaDot() {
+    }
+
+    /** @param x {@code (K)} at {@code xOff}; {@code rowBuf (K)} scratch for formats without a fused path */
+    static float dot(VectorWidth vw, StoredWeight w, int row, float[] x, int xOff, float[] rowBuf) {
+        return switch (w) {
+            case DenseWeight d -> switch (d.format()) {
+                case F32 -> f32(vw, d, row, x, xOff);
+                case BF16, F16 -> half(vw, d, row, x, xOff);
+                default -> throw new AssertionError(d.format());
+            };
+            case FourBitWeight q -> fourBit(vw, q, row, x, xOff);
+            case RowwiseInt8Weight q -> rowwiseInt8(vw, q, row, x, xOff);
+            case BlockwiseInt8Weight q -> {
+                int k = q.cols();
+                PanamaDequant.blockwiseInt8(q, (long) row * k, k, rowBuf, 0);
+                yield dense(vw, rowBuf, 0, x, xOff, k);
+            }
+        };
+    }
+
+    /** {@code a[aOff, +n) · x[xOff, +n)} over heap arrays. */
+    static float dense(VectorWidth vw, float[] a, int aOff, float[] x, int xOff, int n) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), j = 0;
+        FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
+        for (; j + 2 * l <= n; j += 2 * l) {
+            acc0 = FloatVector.fromArray(s, a, aOff + j).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+            acc1 = FloatVector.fromArray(s, a, aOff + j + l).fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
+        }
+        for (; j + l <= n; j += l) acc0 = FloatVector.fromArray(s, a, aOff + j).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) sum += a[aOff + j] * x[xOff + j];
+        return sum;
+    }
+
+    static float f32(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = d.cols(), j = 0;
+        MemorySegment seg = d.data();
+        long base = (long) row * k * 4;
+        FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
+        for (; j + 2 * l <= k; j += 2 * l) {
+            long o = base + (long) j * 4;
+            acc0 = FloatVector.fromMemorySegment(s, seg, o, VectorWidth.LE).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+            acc1 = FloatVector.fromMemorySegment(s, seg, o + 4L * l, VectorWidth.LE)
+                    .fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
+        }
+        for (; j + l <= k; j += l) {
+            acc0 = FloatVector.fromMemorySegment(s, seg, base + (long) j * 4, VectorWidth.LE)
+                    .fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; j < k; j++) sum += seg.get(VectorWidth.F32_LE, base + (long) j * 4) * x[xOff + j];
+        return sum;
+    }
+
+    static float half(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = d.cols(), j = 0;
+        MemorySegment seg = d.data();
+        boolean bf16 = d.format() == dev.qlora4j.quant.weight.WeightFormat.BF16;
+        long start = (long) row * k;
+        FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
+        for (; j + 2 * l <= k; j += 2 * l) {
+            long o = (start + j) * 2;
+            FloatVector w0 = bf16 ? vw.bf16(seg, o) : vw.f16(seg, o);
+            FloatVector w1 = bf16 ? vw.bf16(seg, o + 2L * l) : vw.f16(seg, o + 2L * l);
+            acc0 = w0.fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+            acc1 = w1.fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; j < k; j++) sum += d.get(start + j) * x[xOff + j];
+        return sum;
+    }
+
+    static float fourBit(VectorWidth vw, FourBitWeight q, int row, float[] x, int xOff) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = q.cols(), bs = q.blocksize();
+        float[] table = q.codeTable();
+        IntVector t0 = PanamaDequant.part(vw, table, 0), t1 = PanamaDequant.part(vw, table, 1),
+                t2 = PanamaDequant.part(vw, table, 2), t3 = PanamaDequant.part(vw, table, 3);
+        MemorySegment packed = q.packed();
+        BlockScales scales = q.scales();
+        long start = (long) row * k, e = start, end = start + k;
+        FloatVector acc = FloatVector.zero(s);
+        float tail = 0f;
+        while (e < end) {
+            int b = (int) (e / bs);
+            long pieceEnd = Math.min(end, (long) (b + 1) * bs);
+            float absmax = scales.absmax(b);
+            float ptail = 0f;
+            if ((e & 1) != 0) {
+                ptail += table[q.code(e)] * x[xOff + (int) (e - start)];
+                e++;
+            }
+            FloatVector b0 = FloatVector.zero(s), b1 = FloatVector.zero(s);
+            for (; e + 2 * l <= pieceEnd; e += 2 * l) {
+                int xo = xOff + (int) (e - start);
+                FloatVector w0 = vw.lookup16(vw.nibbles(packed, e >>> 1), t0, t1, t2, t3);
+                FloatVector w1 = vw.lookup16(vw.nibbles(packed, (e + l) >>> 1), t0, t1, t2, t3);
+                b0 = w0.fma(FloatVector.fromArray(s, x, xo), b0);
+                b1 = w1.fma(FloatVector.fromArray(s, x, xo + l), b1);
+            }
+            for (; e + l <= pieceEnd; e += l) {
+                FloatVector w0 = vw.lookup16(vw.nibbles(packed, e >>> 1), t0, t1, t2, t3);
+                b0 = w0.fma(FloatVector.fromArray(s, x, xOff + (int) (e - start)), b0);
+            }
+            for (; e < pieceEnd; e++) ptail += table[q.code(e)] * x[xOff + (int) (e - start)];
+            acc = b0.add(b1).fma(FloatVector.broadcast(s, absmax), acc);
+            tail += ptail * absmax;
+        }
+        return acc.reduceLanes(VectorOperators.ADD) + tail;
+    }
+
+    static float rowwiseInt8(VectorWidth vw, RowwiseInt8Weight q, int row, float[] x, int xOff) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = q.cols(), j = 0;
+        MemorySegment cb = q.cb();
+        long start = (long) row * k;
+        FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
+        for (; j + 2 * l <= k; j += 2 * l) {
+            acc0 = vw.s8(cb, start + j).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
+            acc1 = vw.s8(cb, start + j + l).fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
+        }
+        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        for (; j < k; j++) sum += cb.get(ValueLayout.JAVA_BYTE, start + j) * x[xOff + j];
+        return sum * q.rowScale(row);
+    }
+}

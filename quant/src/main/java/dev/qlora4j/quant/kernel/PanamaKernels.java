@@ -1,0 +1,329 @@
+package dev.qlora4j.quant.kernel;
+
+import dev.qlora4j.quant.weight.StoredWeight;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Vector API kernels. Forward GEMM {@code y = x·Wᵀ + bias} and backward {@code dx (+)= dy·W} dequantize a tile of
+ * {@code W} (NC output columns × KC of the reduction) once into a per-thread packed fp32 panel and sweep every row
+ * of the activations over it with the 6×2-vector {@link MicroKernel}; decode-sized forwards ({@code M ≤ 4}) use the
+ * fused dequantize-and-dot of {@link PanamaDot}. Work is split by output tiles over {@link KernelPool}; the
+ * scalar twin of every path is {@link ScalarKernels}.
+ */
+public final class PanamaKernels implements Kernels {
+
+    static final int KC = 256; // reduction depth of a packed panel
+    static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
+    static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
+    static final int GEMV_ROWS = 16; // rows of W per GEMV tile
+    static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
+
+    private final VectorWidth vw;
+    private final KernelPool pool;
+    private final int nr;
+    private final KernelScratch[] scratch; // one per pool slot
+    private final ReentrantLock callLock = new ReentrantLock(); // the job objects below are reused across calls
+    private final ForwardJob forward = new ForwardJob();
+    private final BackwardJob backward = new BackwardJob();
+    private final GemvJob gemv = new GemvJob();
+    private final DequantJob dequant = new DequantJob();
+
+    /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
+    public PanamaKernels() {
+        this(VectorWidth.defaultBits());
+    }
+
+    /** @param vectorBits 128, 256 or 512 (512 runs emulated, correctly but slowly, on CPUs without AVX-512) */
+    public PanamaKernels(int vectorBits) {
+        this(vectorBits, KernelPool.shared());
+    }
+
+    public PanamaKernels(int vectorBits, KernelPool pool) {
+        this.vw = VectorWidth.of(vectorBits);
+        this.pool = pool;
+        this.nr = MicroKernel.nr(vw);
+        this.scratch = new KernelScratch[pool.threads()];
+        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(KC, NC, nr, MicroKernel.MR);
+    }
+
+    @Override
+    public String name() {
+        return "panama";
+    }
+
+    public int vectorBits() {
+        return vw.bits();
+    }
+
+    public int threads() {
+        return pool.threads();
+    }
+
+    @Override
+    public void matmul(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+        int n = w.rows(), k = w.cols();
+        check(x, xOff, (long) m * k, "x");
+        check(y, yOff, (long) m * n, "y");
+        if (bias != null && bias.length < n) throw new IllegalArgumentException("bias has " + bias.length + " < N " + n);
+        if (m <= 0) return;
+        callLock.lock();
+        try {
+            if (m <= GEMV_MAX_M) {
+                gemv.set(x, xOff, w, bias, y, yOff, m);
+                pool.run((n + GEMV_ROWS - 1) / GEMV_ROWS, gemv);
+                gemv.clear();
+            } else {
+                forward.set(x, xOff, w, bias, y, yOff, m);
+                pool.run(forward.tiles(), forward);
+                forward.clear();
+            }
+        } finally {
+            callLock.unlock();
+        }
+    }
+
+    @Override
+    public void matmulBackwardInput(float[] dy, int dyOff, StoredWeight w, float[] dx, int dxOff, int m,
+                                    boolean accumulate) {
+        int n = w.rows(), k = w.cols();
+        check(dy, dyOff, (long) m * n, "dy");
+        check(dx, dxOff, (long) m * k, "dx");
+        if (m <= 0) return;
+        callLock.lock();
+        try {
+            backward.set(dy, dyOff, w, dx, dxOff, m, accumulate);
+            pool.run(backward.tiles(), backward);
+            backward.clear();
+        } finally {
+            callLock.unlock();
+        }
+    }
+
+    @Override
+    public void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff) {
+        int k = w.cols();
+        if (row0 < 0 || nrows < 0 || row0 + nrows > w.rows()) {
+            throw new IllegalArgumentException("rows [" + row0 + ", " + (row0 + nrows) + ") of " + w.rows());
+        }
+        check(dst, dstOff, (long) nrows * k, "dst");
+        long total = (long) nrows * k;
+        if (total <= DEQUANT_TILE) {
+            PanamaDequant.dequantize(vw, w, (long) row0 * k, (int) total, dst, dstOff);
+            return;
+        }
+        callLock.lock();
+        try {
+            dequant.set(w, (long) row0 * k, total, dst, dstOff);
+            pool.run((int) ((total + DEQUANT_TILE - 1) / DEQUANT_TILE), dequant);
+            dequant.clear();
+        } finally {
+            callLock.unlock();
+        }
+    }
+
+    private static void check(float[] a, int off, long len, String what) {
+        if (off < 0 || off + len > a.length) {
+            throw new IllegalArgumentException(what + ": needs [" + off + ", " + (off + len) + ") of " + a.length);
+        }
+    }
+
+    /** Splits M into chunks when there are too few column tiles to keep every thread busy. */
+    private int mChunks(int colTiles, int m) {
+        int want = (2 * pool.threads() + colTiles - 1) / colTiles;
+        return Math.max(1, Math.min(want, m / (4 * MicroKernel.MR)));
+    }
+
+    /**
+     * {@code C[rows, cols] (+)= A[rows, kc] · P[kc, cols]} for one sliver ({@code cols ≤ NR}) over rows
+     * {@code [i0, i1)}: 6-row micro-kernel blocks, then single rows; a partial sliver goes through {@code cTile}.
+     */
+    private void sweep(int i0, int i1, int cols, float[] a, int aOff, int lda, float[] p, int pOff, int kc,
+                       float[] c, int cOff, int ldc, float[] init, int initOff, KernelScratch sc) {
+        final int mr = MicroKernel.MR;
+        int i = i0;
+        if (cols == nr) {
+            for (; i + mr <= i1; i += mr) {
+                MicroKernel.kernel6x2(vw, a, aOff + i * lda, lda, p, pOff, kc, c, cOff + i * ldc, ldc, init, initOff);
+            }
+            for (; i < i1; i++) {
+                MicroKernel.kernel1x2(vw, a, aOff + i * lda, p, pOff, kc, c, cOff + i * ldc, init, initOff);
+            }
+            return;
+        }
+        float[] t = sc.cTile; // (MR, NR)
+        while (i < i1) {
+            int rows = i + mr <= i1 ? mr : 1;
+            if (init == null) {
+                for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + (i + r) * ldc, t, r * nr, cols);
+            }
+            if (rows == mr) MicroKernel.kernel6x2(vw, a, aOff + i * lda, lda, p, pOff, kc, t, 0, nr, init, initOff);
+            else MicroKernel.kernel1x2(vw, a, aOff + i * lda, p, pOff, kc, t, 0, init, initOff);
+            for (int r = 0; r < rows; r++) System.arraycopy(t, r * nr, c, cOff + (i + r) * ldc, cols);
+            i += rows;
+        }
+    }
+
+    /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
+    private final class ForwardJob implements KernelPool.TileJob {
+        float[] x, bias, y;
+        int xOff, yOff, m, n, k, colTiles, mPer;
+        StoredWeight w;
+
+        void set(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+            this.x = x; this.xOff = xOff; this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
+            this.n = w.rows();
+            this.k = w.cols();
+            this.colTiles = (n + NC - 1) / NC;
+            int chunks = mChunks(colTiles, m);
+            this.mPer = ((m + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+        }
+
+        int tiles() {
+            return colTiles * ((m + mPer - 1) / mPer);
+        }
+
+        void clear() {
+            x = bias = y = null;
+            w = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            KernelScratch sc = scratch[slot];
+            int n0 = (tile % colTiles) * NC, nc = Math.min(NC, n - n0), slivers = (nc + nr - 1) / nr;
+            int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
+            float[] initTile = sc.initTile; // (slivers · NR)
+            for (int j = 0; j < slivers * nr; j++) initTile[j] = bias != null && j < nc ? bias[n0 + j] : 0f;
+            float[] panel = sc.panel, tmp = sc.rowTmp;
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                // pack W[n0 .. n0+nc, pc .. pc+kc) transposed: sliver s holds P (kc, NR) with P[c][j] = W[n0+s·NR+j][pc+c]
+                for (int r = 0; r < slivers * nr; r++) {
+                    int base = (r / nr) * kc * nr + r % nr;
+                    if (r < nc) {
+                        PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, tmp, 0); // (kc)
+                        for (int c = 0; c < kc; c++) panel[base + c * nr] = tmp[c];
+                    } else {
+                        for (int c = 0; c < kc; c++) panel[base + c * nr] = 0f;
+                    }
+                }
+                float[] init = pc == 0 ? initTile : null;
+                for (int i = i0; i < i1; i += MicroKernel.MR) { // x rows stay in L1 across the slivers
+                    int ie = Math.min(i1, i + MicroKernel.MR);
+                    for (int s = 0; s < slivers; s++) {
+                        sweep(i, ie, Math.min(nr, nc - s * nr), x, xOff + pc, k, panel, s * kc * nr, kc,
+                                y, yOff + n0 + s * nr, n, init, s * nr, sc);
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code dx[M, K] (+)= dy[M, N] · W}; tile = (NC columns of dx, a chunk of M rows): no two tiles share dx. */
+    private final class BackwardJob implements KernelPool.TileJob {
+        float[] dy, dx;
+        int dyOff, dxOff, m, n, k, colTiles, mPer;
+        boolean accumulate;
+        StoredWeight w;
+
+        void set(float[] dy, int dyOff, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate) {
+            this.dy = dy; this.dyOff = dyOff; this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
+            this.accumulate = accumulate;
+            this.n = w.rows();
+            this.k = w.cols();
+            this.colTiles = (k + NC - 1) / NC;
+            int chunks = mChunks(colTiles, m);
+            this.mPer = ((m + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+        }
+
+        int tiles() {
+            return colTiles * ((m + mPer - 1) / mPer);
+        }
+
+        void clear() {
+            dy = dx = null;
+            w = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            KernelScratch sc = scratch[slot];
+            int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
+            int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
+            float[] panel = sc.panel, tmp = sc.rowTmp;
+            for (int pc = 0; pc < n; pc += KC) {
+                int kc = Math.min(KC, n - pc);
+                // pack W[pc .. pc+kc, k0 .. k0+nc): sliver s holds P (kc, NR) with P[r][j] = W[pc+r][k0+s·NR+j]
+                for (int r = 0; r < kc; r++) {
+                    PanamaDequant.dequantize(vw, w, (long) (pc + r) * k + k0, nc, tmp, 0); // (nc)
+                    for (int s = 0; s < slivers; s++) {
+                        int cols = Math.min(nr, nc - s * nr), dst = s * kc * nr + r * nr;
+                        System.arraycopy(tmp, s * nr, panel, dst, cols);
+                        for (int j = cols; j < nr; j++) panel[dst + j] = 0f;
+                    }
+                }
+                float[] init = pc == 0 && !accumulate ? sc.zeros : null;
+                for (int i = i0; i < i1; i += MicroKernel.MR) {
+                    int ie = Math.min(i1, i + MicroKernel.MR);
+                    for (int s = 0; s < slivers; s++) {
+                        sweep(i, ie, Math.min(nr, nc - s * nr), dy, dyOff + pc, n, panel, s * kc * nr, kc,
+                                dx, dxOff + k0 + s * nr, k, init, 0, sc);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Decode-sized forward: {@code y[i, j] = W[j, :] · x[i, :] + bias[j]}, fused dequant-dot; tile = GEMV_ROWS rows of W. */
+    private final class GemvJob implements KernelPool.TileJob {
+        float[] x, bias, y;
+        int xOff, yOff, m, n, k;
+        StoredWeight w;
+
+        void set(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+            this.x = x; this.xOff = xOff; this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
+            this.n = w.rows();
+            this.k = w.cols();
+        }
+
+        void clear() {
+            x = bias = y = null;
+            w = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            float[] rowBuf = scratch[slot].row(k); // (K)
+            int j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
+            for (int j = tile * GEMV_ROWS; j < j1; j++) {
+                float b = bias == null ? 0f : bias[j];
+                for (int i = 0; i < m; i++) {
+                    y[yOff + i * n + j] = PanamaDot.dot(vw, w, j, x, xOff + i * k, rowBuf) + b;
+                }
+            }
+        }
+    }
+
+    private final class DequantJob implements KernelPool.TileJob {
+        StoredWeight w;
+        long start, total;
+        float[] dst;
+        int dstOff;
+
+        void set(StoredWeight w, long start, long total, float[] dst, int dstOff) {
+            this.w = w; this.start = start; this.total = total; this.dst = dst; this.dstOff = dstOff;
+        }
+
+        void clear() {
+            w = null;
+            dst = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            long from = (long) tile * DEQUANT_TILE;
+            int len = (int) Math.min(DEQUANT_TILE, total - from);
+            PanamaDequant.dequantize(vw, w, start + from, len, dst, dstOff + (int) from);
+        }
+    }
+}

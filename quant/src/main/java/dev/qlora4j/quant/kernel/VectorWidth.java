@@ -1,0 +1,221 @@
+package dev.qlora4j.quant.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The holder of every Vector API constant the Panama kernels use (Lucene's pattern), one subclass per vector
+ * width: 128, 256 or 512 bits. Each subclass returns {@code static final} species, so once C2 inlines the
+ * (monomorphic) accessor the species is a compile-time constant and the vector operations are intrinsified. A
+ * process normally loads one subclass ({@code -Dqlora.vectorBits}, default the CPU's preferred width); tests load
+ * all three in one JVM, where the kernels stay correct but may run slower.
+ *
+ * <p>Lane count {@code L = bits / 32}. Width-specific decoders turn stored codes into {@code L} floats in element
+ * order.
+ */
+abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, VectorWidth.W512 {
+
+    static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt I32_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+
+    /** {@code -Dqlora.vectorBits}, else the preferred float species width capped at 512. */
+    static int defaultBits() {
+        Integer forced = Integer.getInteger("qlora.vectorBits");
+        if (forced != null) return forced;
+        return Math.min(512, Math.max(128, FloatVector.SPECIES_PREFERRED.vectorBitSize()));
+    }
+
+    static VectorWidth of(int bits) {
+        return switch (bits) {
+            case 128 -> new W128();
+            case 256 -> new W256();
+            case 512 -> new W512();
+            default -> throw new IllegalArgumentException("qlora.vectorBits=" + bits + ": expected 128, 256 or 512");
+        };
+    }
+
+    abstract int bits();
+
+    /** Float species, {@code L} lanes. */
+    abstract VectorSpecies<Float> f();
+
+    /** Int species, {@code L} lanes. */
+    abstract VectorSpecies<Integer> i();
+
+    /** {@code L} BF16 values at {@code byteOff} as floats. */
+    abstract FloatVector bf16(MemorySegment seg, long byteOff);
+
+    /** {@code L} F16 raw bit patterns at {@code byteOff}, zero-extended into int lanes. */
+    abstract IntVector f16Bits(MemorySegment seg, long byteOff);
+
+    /** {@code L} signed bytes at {@code byteOff} as floats. */
+    abstract FloatVector s8(MemorySegment seg, long byteOff);
+
+    /**
+     * The 4-bit codes of elements {@code 2·byteOff .. 2·byteOff + L} (high nibble first within a byte, as
+     * bitsandbytes packs them), one per int lane, in element order.
+     */
+    abstract IntVector nibbles(MemorySegment seg, long byteOff);
+
+    /**
+     * 16-entry table lookup: lane {@code j} of the result is {@code table[codes[j]]}; the table is given as its
+     * float bits in {@code 16 / L} int vectors ({@code t2}, {@code t3} only used at 128 bits, {@code t1} not at
+     * 512).
+     */
+    abstract FloatVector lookup16(IntVector codes, IntVector t0, IntVector t1, IntVector t2, IntVector t3);
+
+    /** Part {@code p} ({@code L} lanes) of the 16-entry table as float bits. */
+    final IntVector tablePart(int[] tableBits, int p) {
+        int l = i().length();
+        return p * l < 16 ? IntVector.fromArray(i(), tableBits, p * l) : IntVector.zero(i());
+    }
+
+    /** F16 bits (zero-extended) to float: normals and subnormals by a power-of-two rescale, Inf/NaN patched. */
+    final FloatVector f16(MemorySegment seg, long byteOff) {
+        IntVector h = f16Bits(seg, byteOff);
+        IntVector mag = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+        FloatVector v = mag.reinterpretAsFloats().mul(0x1p112f);
+        IntVector bits = v.reinterpretAsInts();
+        bits = bits.blend(mag.or(0x7f800000), h.and(0x7c00).compare(VectorOperators.EQ, 0x7c00));
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    static final class W128 extends VectorWidth {
+        static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
+        static final VectorSpecies<Integer> I = IntVector.SPECIES_128;
+        static final VectorSpecies<Short> S = ShortVector.SPECIES_64;
+        static final IntVector NIBBLE_SHIFTS = IntVector.fromArray(I, new int[] {4, 0, 12, 8}, 0);
+        static final IntVector BYTE_SHIFTS = IntVector.fromArray(I, new int[] {24, 16, 8, 0}, 0);
+
+        @Override int bits() { return 128; }
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+
+        @Override
+        FloatVector bf16(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+
+        @Override
+        IntVector f16Bits(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .and(0xffff);
+        }
+
+        @Override
+        FloatVector s8(MemorySegment seg, long byteOff) {
+            // 4 bytes, little-endian: byte j sits at bits 8j; shift it to the top, then arithmetic-shift down
+            return (FloatVector) IntVector.broadcast(I, seg.get(I32_LE, byteOff)).lanewise(VectorOperators.LSHL, BYTE_SHIFTS)
+                    .lanewise(VectorOperators.ASHR, 24).convert(VectorOperators.I2F, 0);
+        }
+
+        @Override
+        IntVector nibbles(MemorySegment seg, long byteOff) {
+            return IntVector.broadcast(I, seg.get(I16_LE, byteOff) & 0xffff)
+                    .lanewise(VectorOperators.LSHR, NIBBLE_SHIFTS).and(15);
+        }
+
+        @Override
+        FloatVector lookup16(IntVector codes, IntVector t0, IntVector t1, IntVector t2, IntVector t3) {
+            IntVector lo = codes.selectFrom(t0, t1), hi = codes.selectFrom(t2, t3); // index mod 8
+            return lo.blend(hi, codes.compare(VectorOperators.GE, 8)).reinterpretAsFloats();
+        }
+    }
+
+    static final class W256 extends VectorWidth {
+        static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+        static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+        static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
+        static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
+        static final IntVector NIBBLE_SHIFTS = IntVector.fromArray(I, new int[] {4, 0, 12, 8, 20, 16, 28, 24}, 0);
+
+        @Override int bits() { return 256; }
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+
+        @Override
+        FloatVector bf16(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+
+        @Override
+        IntVector f16Bits(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .and(0xffff);
+        }
+
+        @Override
+        FloatVector s8(MemorySegment seg, long byteOff) {
+            return (FloatVector) ByteVector.fromMemorySegment(B, seg, byteOff, LE).convertShape(VectorOperators.B2F, F, 0);
+        }
+
+        @Override
+        IntVector nibbles(MemorySegment seg, long byteOff) {
+            return IntVector.broadcast(I, seg.get(I32_LE, byteOff)).lanewise(VectorOperators.LSHR, NIBBLE_SHIFTS).and(15);
+        }
+
+        @Override
+        FloatVector lookup16(IntVector codes, IntVector t0, IntVector t1, IntVector t2, IntVector t3) {
+            return codes.selectFrom(t0, t1).reinterpretAsFloats(); // index mod 16
+        }
+    }
+
+    static final class W512 extends VectorWidth {
+        static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+        static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+        static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+        static final VectorSpecies<Byte> B = ByteVector.SPECIES_128;
+        static final VectorSpecies<Long> LG = LongVector.SPECIES_512;
+        static final IntVector NIBBLE_SHIFTS = IntVector.fromArray(I,
+                new int[] {4, 0, 12, 8, 20, 16, 28, 24, 4, 0, 12, 8, 20, 16, 28, 24}, 0);
+        // LongVector.broadcast(word).reinterpretAsInts() = [lo, hi, lo, hi, ...]: lanes 0..7 read lo, 8..15 hi
+        static final VectorShuffle<Integer> HALVES = VectorShuffle.fromValues(I,
+                0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+
+        @Override int bits() { return 512; }
+        @Override VectorSpecies<Float> f() { return F; }
+        @Override VectorSpecies<Integer> i() { return I; }
+
+        @Override
+        FloatVector bf16(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+        }
+
+        @Override
+        IntVector f16Bits(MemorySegment seg, long byteOff) {
+            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
+                    .and(0xffff);
+        }
+
+        @Override
+        FloatVector s8(MemorySegment seg, long byteOff) {
+            return (FloatVector) ByteVector.fromMemorySegment(B, seg, byteOff, LE).convertShape(VectorOperators.B2F, F, 0);
+        }
+
+        @Override
+        IntVector nibbles(MemorySegment seg, long byteOff) {
+            IntVector words = LongVector.broadcast(LG, seg.get(I64_LE, byteOff)).reinterpretAsInts();
+            return words.rearrange(HALVES).lanewise(VectorOperators.LSHR, NIBBLE_SHIFTS).and(15);
+        }
+
+        @Override
+        FloatVector lookup16(IntVector codes, IntVector t0, IntVector t1, IntVector t2, IntVector t3) {
+            return codes.selectFrom(t0).reinterpretAsFloats();
+        }
+    }
+}

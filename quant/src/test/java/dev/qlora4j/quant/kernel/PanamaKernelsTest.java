@@ -1,0 +1,166 @@
+package dev.qlora4j.quant.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.qlora4j.quant.kernel.TestWeights.Kind;
+import dev.qlora4j.quant.weight.StoredWeight;
+import dev.qlora4j.quant.weight.WeightFormat;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Every Panama kernel against {@link ScalarKernels}, for every weight kind and every vector width (128, 256 and
+ * 512 — emulated on CPUs without AVX-512), on odd and prime shapes: M covers the fused GEMV (≤ 4), the 6-row
+ * micro-kernel and its leftover rows; K and N cover partial vectors, partial slivers, partial 4-bit blocks, rows
+ * starting on an odd nibble, several K panels (K > 256) and several column tiles (N, K > 128).
+ */
+class PanamaKernelsTest {
+
+    /** {M, K, N}. */
+    static final int[][] SHAPES = {
+            {1, 13, 13}, {2, 67, 131}, {3, 131, 67}, {4, 192, 130}, {1, 64, 7}, {5, 13, 67}, {7, 131, 131},
+            {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33},
+    };
+    static final int[] WIDTHS = {128, 256, 512};
+
+    private static KernelPool pool;
+    private static final ScalarKernels SCALAR = new ScalarKernels();
+
+    @BeforeAll
+    static void startPool() {
+        pool = new KernelPool(3); // more threads than the CI box may have: exercises the tile split
+    }
+
+    @AfterAll
+    static void dropPool() {
+        pool = null;
+    }
+
+    static Stream<Arguments> kindsAndWidths() {
+        List<Arguments> out = new ArrayList<>();
+        for (Kind k : Kind.values()) for (int bits : WIDTHS) out.add(Arguments.of(k, bits));
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} @ {1} bits")
+    @MethodSource("kindsAndWidths")
+    void matmulMatchesScalar(Kind kind, int bits) {
+        PanamaKernels fast = new PanamaKernels(bits, pool);
+        Random rnd = new Random(31L * kind.ordinal() + bits);
+        for (int[] shape : SHAPES) {
+            int m = shape[0], k = shape[1], n = shape[2];
+            StoredWeight w = TestWeights.random(kind, n, k, blocksize(shape), rnd);
+            float[] wd = dequantized(w);
+            for (boolean withBias : new boolean[] {false, true}) {
+                int xOff = 3, yOff = 5;
+                float[] x = TestWeights.randomArray(xOff + m * k, rnd); // (M, K) at xOff
+                float[] bias = withBias ? TestWeights.randomArray(n, rnd) : null; // (N)
+                float[] want = new float[yOff + m * n], got = TestWeights.randomArray(yOff + m * n, rnd); // (M, N)
+                SCALAR.matmul(x, xOff, w, bias, want, yOff, m);
+                fast.matmul(x, xOff, w, bias, got, yOff, m);
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        double abs = bias == null ? 0 : Math.abs(bias[j]);
+                        for (int c = 0; c < k; c++) abs += Math.abs((double) x[xOff + i * k + c] * wd[j * k + c]);
+                        check(want[yOff + i * n + j], got[yOff + i * n + j], abs,
+                                () -> kind + " " + bits + " shape " + m + "x" + k + "x" + n + " bias " + withBias);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} @ {1} bits")
+    @MethodSource("kindsAndWidths")
+    void backwardMatchesScalar(Kind kind, int bits) {
+        PanamaKernels fast = new PanamaKernels(bits, pool);
+        Random rnd = new Random(17L * kind.ordinal() + bits);
+        for (int[] shape : SHAPES) {
+            int m = shape[0], k = shape[1], n = shape[2];
+            StoredWeight w = TestWeights.random(kind, n, k, blocksize(shape), rnd);
+            float[] wd = dequantized(w);
+            for (boolean accumulate : new boolean[] {false, true}) {
+                int dyOff = 2, dxOff = 7;
+                float[] dy = TestWeights.randomArray(dyOff + m * n, rnd); // (M, N)
+                float[] want = TestWeights.randomArray(dxOff + m * k, rnd); // (M, K)
+                float[] before = want.clone(), got = want.clone();
+                SCALAR.matmulBackwardInput(dy, dyOff, w, want, dxOff, m, accumulate);
+                fast.matmulBackwardInput(dy, dyOff, w, got, dxOff, m, accumulate);
+                for (int i = 0; i < dxOff; i++) assertEquals(before[i], got[i], "wrote before dxOff");
+                for (int i = 0; i < m; i++) {
+                    for (int c = 0; c < k; c++) {
+                        double abs = accumulate ? Math.abs(before[dxOff + i * k + c]) : 0;
+                        for (int j = 0; j < n; j++) abs += Math.abs((double) dy[dyOff + i * n + j] * wd[j * k + c]);
+                        check(want[dxOff + i * k + c], got[dxOff + i * k + c], abs,
+                                () -> kind + " " + bits + " shape " + m + "x" + k + "x" + n + " acc " + accumulate);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} @ {1} bits")
+    @MethodSource("kindsAndWidths")
+    void dequantizeRowsIsBitExact(Kind kind, int bits) {
+        PanamaKernels fast = new PanamaKernels(bits, pool);
+        Random rnd = new Random(5L * kind.ordinal() + bits);
+        for (int[] shape : new int[][] {{0, 13, 5}, {0, 67, 31}, {0, 64, 9}, {0, 131, 600}}) {
+            int k = shape[1], n = shape[2];
+            StoredWeight w = TestWeights.random(kind, n, k, blocksize(shape), rnd);
+            assertBitExact(fast, w);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} raw bits")
+    @ValueSource(strings = {"F16", "BF16"})
+    void halfDequantizeHandlesNanInfSubnormal(String format) {
+        Random rnd = new Random(9);
+        StoredWeight w = TestWeights.rawHalf(WeightFormat.valueOf(format), 67, 131, rnd);
+        for (int bits : WIDTHS) assertBitExact(new PanamaKernels(bits, pool), w);
+    }
+
+    private static void assertBitExact(PanamaKernels fast, StoredWeight w) {
+        int n = w.rows(), k = w.cols();
+        for (int[] range : new int[][] {{0, n}, {1, n - 1}, {n / 2, n - n / 2}, {n - 1, 1}}) {
+            int off = 3;
+            float[] want = new float[off + range[1] * k], got = new float[off + range[1] * k]; // (nrows, K) at off
+            SCALAR.dequantizeRows(w, range[0], range[1], want, off);
+            fast.dequantizeRows(w, range[0], range[1], got, off);
+            for (int i = 0; i < want.length; i++) {
+                if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(got[i])) {
+                    fail(w.format() + " " + fast.vectorBits() + " bits rows " + range[0] + "+" + range[1] + " elem "
+                            + (i - off) + ": want " + want[i] + " got " + got[i]);
+                }
+            }
+        }
+    }
+
+    private static int blocksize(int[] shape) {
+        return shape[1] % 64 == 0 ? 64 : 32; // row-aligned blocks on some shapes, straddling blocks on the rest
+    }
+
+    private static float[] dequantized(StoredWeight w) {
+        float[] d = new float[w.rows() * w.cols()]; // (N, K)
+        w.dequantize(0, d.length, d, 0);
+        return d;
+    }
+
+    /** Error relative to the sum of |terms| of the output: fp32 reassociation over K ≤ 300 terms. */
+    static void check(float want, float got, double absTerms, java.util.function.Supplier<String> what) {
+        double tol = 2e-6 * absTerms + 1e-30;
+        if (!(Math.abs((double) want - got) <= tol)) {
+            fail(what.get() + ": want " + want + " got " + got + " (tol " + tol + ")");
+        }
+        assertTrue(Float.isFinite(got));
+    }
+}

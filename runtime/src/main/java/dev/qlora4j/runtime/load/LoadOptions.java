@@ -1,0 +1,37 @@
+package dev.qlora4j.runtime.load;
+
+import dev.qlora4j.quant.weight.WeightFormat;
+
+/**
+ * How to load a model's linear weights.
+ *
+ * @param quant       null: use them as stored (dense, or pre-quantized by {@code qlora quantize}/bitsandbytes);
+ *                    NF4/FP4/INT8_ROWWISE/INT8_BLOCKWISE: quantize dense weights at load
+ * @param blocksize   block size for NF4/FP4 (and blockwise int8)
+ * @param doubleQuant double-quantize NF4/FP4 scales (QLoRA's default)
+ * @param maxContext  positions to allow for models without a position limit (BLOOM/ALiBi); GPT-2 uses n_positions
+ */
+public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext) {
+
+    public static LoadOptions asStored() {
+        return new LoadOptions(null, 64, true, 2048);
+    }
+
+    public static LoadOptions quantized(WeightFormat format) {
+        return new LoadOptions(format, format == WeightFormat.INT8_BLOCKWISE ? 4096 : 64,
+                format == WeightFormat.NF4 || format == WeightFormat.FP4, 2048);
+    }
+
+    /** Parses a command-line value: nf4, fp4, int8 (LLM.int8 row-wise), int8-blockwise, none. */
+    public static LoadOptions parse(String quant) {
+        return switch (quant.toLowerCase(java.util.Locale.ROOT)) {
+            case "none", "as-stored" -> asStored();
+            case "nf4" -> quantized(WeightFormat.NF4);
+            case "fp4" -> quantized(WeightFormat.FP4);
+            case "int8" -> quantized(WeightFormat.INT8_ROWWISE);
+            case "int8-blockwise" -> quantized(WeightFormat.INT8_BLOCKWISE);
+            default -> throw new IllegalArgumentException("--quant must be one of nf4, fp4, int8, int8-blockwise, none;"
+                    + " got '" + quant + "'");
+        };
+    }
+}

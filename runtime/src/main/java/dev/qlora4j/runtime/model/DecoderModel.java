@@ -1,0 +1,125 @@
+package dev.qlora4j.runtime.model;
+
+import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.runtime.ops.Alibi;
+import dev.qlora4j.runtime.ops.Attention;
+import dev.qlora4j.runtime.ops.Gelu;
+import dev.qlora4j.runtime.ops.LayerNorm;
+import dev.qlora4j.runtime.ops.QkvLayout;
+
+/**
+ * A GPT-2 or BLOOM decoder: embeddings → L × (pre-LN attention block, pre-LN MLP block) → final LayerNorm → tied
+ * LM head. All activations fp32; linears go through {@link Kernels} over the stored (possibly quantized) weights.
+ */
+public final class DecoderModel {
+    private final DecoderWeights w;
+    private final DecoderSpec spec;
+    private final Kernels kernels;
+    private final float[] slopes; // (NH) ALiBi slopes, BLOOM only
+
+    public DecoderModel(DecoderWeights weights, Kernels kernels) {
+        this.w = weights;
+        this.spec = weights.spec();
+        this.kernels = kernels;
+        this.slopes = spec.arch().alibi ? Alibi.slopes(spec.nh()) : null;
+    }
+
+    public DecoderSpec spec() {
+        return spec;
+    }
+
+    public DecoderWeights weights() {
+        return w;
+    }
+
+    public Kernels kernels() {
+        return kernels;
+    }
+
+    /**
+     * Runs n new tokens of each of B sequences at positions {@code [pos0, pos0 + n)} (the cache holds
+     * {@code [0, pos0)}); leaves the final hidden states in {@code ws.lnf} (B, n, C) and advances the cache.
+     *
+     * @param tokens (B, n) at tokOff
+     */
+    public void forward(int[] tokens, int tokOff, int b, int n, int pos0, KvCache cache, Workspace ws) {
+        if (b > ws.b || n > ws.t) throw new IllegalArgumentException("batch " + b + "×" + n + " exceeds workspace "
+                + ws.b + "×" + ws.t);
+        if (pos0 + n > cache.maxT) throw new IllegalArgumentException("positions up to " + (pos0 + n)
+                + " exceed the cache's " + cache.maxT);
+        int c = spec.c(), bn = b * n;
+        embed(tokens, tokOff, b, n, pos0, ws.residual[0], ws.proj);
+        for (int l = 0; l < spec.l(); l++) {
+            int s = ws.slot(l);
+            float[] in = ws.residual[ws.saveForBackward ? l : 0];
+            float[] out = ws.residual[ws.saveForBackward ? l + 1 : 0];
+            blockForward(l, in, out, s, b, n, pos0, cache, ws);
+        }
+        float[] last = ws.residual[ws.saveForBackward ? spec.l() : 0];
+        LayerNorm.forward(last, 0, w.lnF().gamma(), w.lnF().beta(), w.lnF().eps(), ws.lnf, 0, ws.lnfMean,
+                ws.lnfRstd, 0, bn, c);
+        cache.setLength(pos0 + n);
+    }
+
+    /**
+     * @param out (B, n, C) token embedding (+ position embedding | embedding LayerNorm)
+     * @param row scratch (≥ C)
+     */
+    private void embed(int[] tokens, int tokOff, int b, int n, int pos0, float[] out, float[] row) {
+        int c = spec.c();
+        for (int i = 0; i < b * n; i++) {
+            int id = tokens[tokOff + i];
+            if (id < 0 || id >= spec.v()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + spec.v() + ")");
+            }
+            w.wte().dequantizeRow(id, out, i * c);
+        }
+        if (w.wpe() != null) {
+            for (int bi = 0; bi < b; bi++) {
+                for (int t = 0; t < n; t++) {
+                    w.wpe().dequantizeRow(pos0 + t, row, 0);
+                    int o = (bi * n + t) * c;
+                    for (int j = 0; j < c; j++) out[o + j] += row[j];
+                }
+            }
+        }
+        if (w.embLn() != null) {
+            LayerNorm.forward(out, 0, w.embLn().gamma(), w.embLn().beta(), w.embLn().eps(), out, 0, null, null, 0,
+                    b * n, c);
+        }
+    }
+
+    private void blockForward(int l, float[] in, float[] out, int s, int b, int n, int pos0, KvCache cache,
+                              Workspace ws) {
+        BlockWeights bw = w.blocks()[l];
+        int c = spec.c(), bn = b * n, nh = spec.nh(), hs = spec.hs();
+        QkvLayout layout = spec.arch().qkvLayout;
+        // attention sub-block
+        LayerNorm.forward(in, 0, bw.ln1().gamma(), bw.ln1().beta(), bw.ln1().eps(), ws.ln1[s], 0, ws.ln1Mean[s],
+                ws.ln1Rstd[s], 0, bn, c);
+        bw.qkv().forward(kernels, ws.ln1[s], 0, ws.qkv[s], 0, bn);
+        Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, pos0, cache.maxT, nh, hs);
+        ws.attention.run(KernelPool.shared(), ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s], ws.lse[s], slopes,
+                b, n, pos0, cache.maxT, nh, hs);
+        bw.attnProj().forward(kernels, ws.att[s], 0, ws.proj, 0, bn);
+        float[] residA = spec.residualPostLayerNorm() ? ws.ln1[s] : in;
+        float[] r2 = ws.resid2[s];
+        for (int i = 0; i < bn * c; i++) r2[i] = residA[i] + ws.proj[i];
+        // MLP sub-block
+        LayerNorm.forward(r2, 0, bw.ln2().gamma(), bw.ln2().beta(), bw.ln2().eps(), ws.ln2[s], 0, ws.ln2Mean[s],
+                ws.ln2Rstd[s], 0, bn, c);
+        bw.fc().forward(kernels, ws.ln2[s], 0, ws.fc[s], 0, bn);
+        Gelu.forward(ws.fc[s], 0, ws.gelu[s], 0, bn * 4 * c);
+        bw.mlpProj().forward(kernels, ws.gelu[s], 0, ws.proj, 0, bn);
+        float[] residB = spec.residualPostLayerNorm() ? ws.ln2[s] : r2;
+        for (int i = 0; i < bn * c; i++) out[i] = residB[i] + ws.proj[i];
+    }
+
+    /**
+     * Logits of {@code rows} consecutive rows of {@code ws.lnf} starting at {@code row0}, into {@code dst (rows, V)}.
+     */
+    public void logits(Workspace ws, int row0, int rows, float[] dst, int dstOff) {
+        kernels.matmul(ws.lnf, row0 * spec.c(), w.wte(), null, dst, dstOff, rows);
+    }
+}

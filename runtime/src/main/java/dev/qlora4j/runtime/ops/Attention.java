@@ -1,0 +1,81 @@
+package dev.qlora4j.runtime.ops;
+
+/**
+ * Causal multi-head self-attention over a KV cache, fp32. New tokens at positions {@code [pos0, pos0 + n)} attend
+ * to every cached position {@code ≤} their own. Scores are {@code q·k / √HS} (+ {@code slope_h · j} with ALiBi),
+ * softmax in fp32. Saves the log-sum-exp of every (query, head) row so a backward pass can recompute the
+ * probabilities instead of storing the (T, T) matrices.
+ */
+public final class Attention {
+    private Attention() {
+    }
+
+    /**
+     * Copies the new tokens' keys and values from the fused QKV output into the cache.
+     *
+     * @param qkv    (B, n, 3C)
+     * @param cacheK (B, NH, maxT, HS) for this layer, at cacheOff
+     * @param cacheV (B, NH, maxT, HS)
+     */
+    public static void storeKv(float[] qkv, int qkvOff, QkvLayout layout, float[] cacheK, float[] cacheV,
+                               int cacheOff, int b, int n, int pos0, int maxT, int nh, int hs) {
+        int c = nh * hs;
+        for (int bi = 0; bi < b; bi++) {
+            for (int t = 0; t < n; t++) {
+                int src = qkvOff + (bi * n + t) * 3 * c;
+                for (int h = 0; h < nh; h++) {
+                    int dst = cacheOff + ((bi * nh + h) * maxT + pos0 + t) * hs;
+                    System.arraycopy(qkv, src + layout.k(h, hs, c), cacheK, dst, hs);
+                    System.arraycopy(qkv, src + layout.v(h, hs, c), cacheV, dst, hs);
+                }
+            }
+        }
+    }
+
+    /**
+     * Attention for sequence {@code bi}, head {@code h}, all n new queries.
+     *
+     * @param qkv    (B, n, 3C)
+     * @param cacheK (B, NH, maxT, HS) at cacheOff, already holding positions {@code [0, pos0 + n)}
+     * @param out    (B, n, C) — head h writes columns {@code [h·HS, (h+1)·HS)}
+     * @param lse    (B, NH, n) or null
+     * @param slopes ALiBi slopes (NH) or null
+     * @param scores scratch (≥ pos0 + n)
+     */
+    public static void forwardHead(float[] qkv, int qkvOff, QkvLayout layout, float[] cacheK, float[] cacheV,
+                                   int cacheOff, float[] out, int outOff, float[] lse, int lseOff, float[] slopes,
+                                   int bi, int h, int n, int pos0, int maxT, int nh, int hs, float[] scores) {
+        int c = nh * hs;
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        int kvBase = cacheOff + (bi * nh + h) * maxT * hs;
+        float slope = slopes == null ? 0f : slopes[h];
+        for (int t = 0; t < n; t++) {
+            int q = qkvOff + (bi * n + t) * 3 * c + layout.q(h, hs, c);
+            int len = pos0 + t + 1;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < len; j++) {
+                int k = kvBase + j * hs;
+                float dot = 0f;
+                for (int d = 0; d < hs; d++) dot += qkv[q + d] * cacheK[k + d];
+                float s = dot * scale + slope * j;
+                scores[j] = s;
+                if (s > max) max = s;
+            }
+            float sum = 0f;
+            for (int j = 0; j < len; j++) {
+                float e = (float) Math.exp(scores[j] - max);
+                scores[j] = e;
+                sum += e;
+            }
+            float inv = 1f / sum;
+            int o = outOff + (bi * n + t) * c + h * hs;
+            for (int d = 0; d < hs; d++) out[o + d] = 0f;
+            for (int j = 0; j < len; j++) {
+                float p = scores[j] * inv;
+                int v = kvBase + j * hs;
+                for (int d = 0; d < hs; d++) out[o + d] += p * cacheV[v + d];
+            }
+            if (lse != null) lse[lseOff + (bi * nh + h) * n + t] = max + (float) Math.log(sum);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+package dev.qlora4j.runtime.ops;
+
+import dev.qlora4j.quant.kernel.KernelPool;
+
+/**
+ * Runs {@link Attention#forwardHead} for every (sequence, head) pair on the kernel pool, one tile per pair, each
+ * thread with its own score row. One instance per workspace, re-armed every call, so nothing is allocated per step.
+ */
+public final class AttentionJob implements KernelPool.TileJob {
+    private final float[][] scores; // threads × (maxContext)
+    private float[] qkv, cacheK, cacheV, out, lse, slopes;
+    private QkvLayout layout;
+    private int n, pos0, maxT, nh, hs;
+
+    public AttentionJob(int threads, int maxContext) {
+        this.scores = new float[threads][maxContext];
+    }
+
+    /**
+     * @param qkv    (B, n, 3C)
+     * @param cacheK (B, NH, maxT, HS)
+     * @param out    (B, n, C)
+     * @param lse    (B, NH, n) or null
+     */
+    public void run(KernelPool pool, float[] qkv, QkvLayout layout, float[] cacheK, float[] cacheV, float[] out,
+                    float[] lse, float[] slopes, int b, int n, int pos0, int maxT, int nh, int hs) {
+        this.qkv = qkv;
+        this.layout = layout;
+        this.cacheK = cacheK;
+        this.cacheV = cacheV;
+        this.out = out;
+        this.lse = lse;
+        this.slopes = slopes;
+        this.n = n;
+        this.pos0 = pos0;
+        this.maxT = maxT;
+        this.nh = nh;
+        this.hs = hs;
+        if (b * nh == 1 || pos0 + n < 16) { // too small to be worth waking the pool
+            for (int tile = 0; tile < b * nh; tile++) run(tile, 0);
+        } else {
+            pool.run(b * nh, this);
+        }
+        this.qkv = this.cacheK = this.cacheV = this.out = this.lse = null;
+    }
+
+    @Override
+    public void run(int tile, int slot) {
+        Attention.forwardHead(qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,
+                maxT, nh, hs, scores[slot]);
+    }
+}
