@@ -20,6 +20,7 @@ import sys
 import numpy as np
 import torch
 
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import reference_models as R  # noqa: E402

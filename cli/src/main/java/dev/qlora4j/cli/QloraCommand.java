@@ -72,7 +72,19 @@ public final class QloraCommand implements Runnable {
         CommandLine c = e.getCommandLine();
         PrintWriter err = c.getErr();
         String name = c.getCommandSpec().qualifiedName();
-        err.println(name + ": " + Subcommand.oneLine(e.getMessage()));
+        String message = e.getMessage();
+        if (e instanceof CommandLine.MissingParameterException) {
+            // a mistyped flag (--outdir) also leaves a required one missing: name the mistyped one, it is the cause
+            for (String a : args) {
+                String flag = a.contains("=") ? a.substring(0, a.indexOf('=')) : a;
+                if (flag.startsWith("-") && flag.length() > 1 && !flag.matches("-\\d.*")
+                        && c.getCommandSpec().findOption(flag) == null && !c.getSubcommands().containsKey(flag)) {
+                    message = "Unknown option: '" + flag + "' (" + Subcommand.oneLine(message) + ")";
+                    break;
+                }
+            }
+        }
+        err.println(name + ": " + Subcommand.oneLine(message));
         CommandLine.UnmatchedArgumentException.printSuggestions(e, err);
         err.println("Try '" + name + " --help' for more information.");
         err.flush();

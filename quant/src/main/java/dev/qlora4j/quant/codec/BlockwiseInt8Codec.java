@@ -60,7 +60,7 @@ public final class BlockwiseInt8Codec {
         if (lowerPivot == 0) lower = map[0];
         if (x > val) {
             float midpoint = (upper + val) * 0.5f;
-            return x >= midpoint ? upperPivot : pivot;
+            return x > midpoint ? upperPivot : pivot;
         }
         float midpoint = (lower + val) * 0.5f;
         return x < midpoint ? lowerPivot : pivot;

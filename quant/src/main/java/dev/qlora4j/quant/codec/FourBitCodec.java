@@ -36,7 +36,7 @@ public enum FourBitCodec {
         @Override
         public int code(float scaled) {
             int q = 0; // number of midpoints strictly below scaled: a tie stays on the lower code, NaN gives 0
-            for (float m : MIDPOINTS) if (scaled >= m) q++;
+            for (float m : MIDPOINTS) if (scaled > m) q++;
             return q;
         }
     },

@@ -61,7 +61,7 @@ final class MicroKernel {
             x = FloatVector.broadcast(s, a[a4 + k]);
             c40 = x.fma(b0, c40); c41 = x.fma(b1, c41);
             x = FloatVector.broadcast(s, a[a5 + k]);
-            c50 = x.fma(b0, c50); c51 = x.fma(b0, c51);
+            c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
         c00.intoArray(c, cOff); c01.intoArray(c, cOff + l);
         c10.intoArray(c, cOff + ldc); c11.intoArray(c, cOff + ldc + l);

@@ -291,9 +291,21 @@ final class RestrictedUnpickler {
     private Global global(String module, String name, long at) {
         String q = module + "." + name;
         if (!allowedGlobals.contains(q))
-            throw unsafe("global '" + q + "' is not allowed (a state_dict needs only torch tensor rebuilders, storage"
+            throw unsafe("global '" + q + "'" + python3Name(module, name) + " is not allowed (a state_dict needs only torch tensor rebuilders, storage"
                     + " types and collections.OrderedDict); nothing was executed", at);
         return new Global(module, name);
+    }
+
+    /** Protocol ≤ 2 pickles spell some modules the Python 2 way; say what Python 3 would load. */
+    private static String python3Name(String module, String name) {
+        String py3 = switch (module) {
+            case "__builtin__" -> "builtins";
+            case "copy_reg" -> "copyreg";
+            case "commands" -> "subprocess";
+            case "posix", "nt" -> "os";
+            default -> null;
+        };
+        return py3 == null ? "" : " (" + py3 + "." + name + ")";
     }
 
     // ---- byte readers
