@@ -117,7 +117,7 @@ final class InspectCommand extends Subcommand {
 
         out.println();
         out.printf(Locale.ROOT, "tensors:    %,d%n", names.size());
-        out.printf(Locale.ROOT, "bytes:      %,d (%s)%n", bytes, Units.mib(bytes));
+        out.printf(Locale.ROOT, "bytes:      %,d (%.2f MiB)%n", bytes, bytes / (1024.0 * 1024.0));
         StringBuilder dt = new StringBuilder();
         byDtype.forEach((k, v) -> dt.append(dt.isEmpty() ? "" : ", ").append(String.format(Locale.ROOT, "%s %,d tensors %,d B", k, v[0], v[1])));
         out.println("by dtype:   " + dt);

@@ -80,18 +80,19 @@ final class QuantizeCommand extends Subcommand {
                     + (r.options().doubleQuant() ? ", double-quantized scales" : ", fp32 scales");
         };
         out.printf(Locale.ROOT, "quantized %s (%s) -> %s as %s%n", model, r.modelType(), r.output(), how);
-        out.printf(Locale.ROOT, "  linear weights: %d tensors, %,d params: %s (%.2f bits/param) -> %s (%.3f bits/param;"
-                        + " %.3f without the per-tensor tables)%n",
-                r.linearWeights(), r.linearParams(), Units.mib(r.linearBytesBefore()), r.linearBitsPerParamBefore(),
+        out.printf(Locale.ROOT, "  linear weights: %d tensors, %,d parameters%n", r.linearWeights(), r.linearParams());
+        out.printf(Locale.ROOT, "    before: %s, %.2f bits/param%n", Units.mib(r.linearBytesBefore()), r.linearBitsPerParamBefore());
+        out.printf(Locale.ROOT, "    after:  %s, %.3f bits/param (%.3f without the per-tensor quant_map/quant_state tables)%n",
                 Units.mib(r.linearBytesAfter()), r.linearBitsPerParamAfter(), r.linearBitsPerParamWithoutTables());
-        out.printf(Locale.ROOT, "  checkpoint:     %d tensors, %s -> %d tensors, %s (%.1f%%)%n", r.tensorsIn(),
-                Units.mib(r.bytesBefore()), r.tensorsOut(), Units.mib(r.bytesAfter()),
+        out.printf(Locale.ROOT, "  checkpoint weights:%n");
+        out.printf(Locale.ROOT, "    before: %s, %d tensors%n", Units.mib(r.bytesBefore()), r.tensorsIn());
+        out.printf(Locale.ROOT, "    after:  %s, %d tensors (%.1f%% of before)%n", Units.mib(r.bytesAfter()), r.tensorsOut(),
                 r.bytesBefore() == 0 ? 0.0 : 100.0 * r.bytesAfter() / r.bytesBefore());
         if (!r.dropped().isEmpty()) {
-            out.println("  dropped:        " + r.dropped().size() + " buffers/tied tensors (" + String.join(", ",
+            out.println("  dropped: " + r.dropped().size() + " buffers/tied tensors (" + String.join(", ",
                     r.dropped().size() > 4 ? r.dropped().subList(0, 4) : r.dropped()) + (r.dropped().size() > 4 ? ", ..." : "") + ")");
         }
-        out.println("  copied:         config.json (+ quantization_config)" + (r.copiedFiles().isEmpty() ? "" : ", "
+        out.println("  copied:  config.json (+ quantization_config)" + (r.copiedFiles().isEmpty() ? "" : ", "
                 + String.join(", ", r.copiedFiles())));
         out.flush();
     }

@@ -77,8 +77,9 @@ class QloraCommandTest {
         assertEquals(0, r.code(), r.err());
         assertEquals("", r.err());
         assertTrue(r.out().contains("as nf4, blocksize 64, double-quantized scales"), r.out());
-        assertTrue(r.out().contains("linear weights: 8 tensors, 96 params"), r.out());
-        assertTrue(r.out().contains("32.00 bits/param) -> "), r.out());
+        assertTrue(r.out().contains("linear weights: 8 tensors, 96 parameters"), r.out());
+        assertTrue(r.out().contains("before: 0.00 MiB (384 B), 32.00 bits/param"), r.out());
+        assertTrue(r.out().contains("after:  0.01 MiB (10,112 B), 842.667 bits/param"), r.out());
         assertTrue(r.out().contains(" MiB"), r.out());
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
         assertTrue(Files.readString(out.resolve("config.json")).contains("\"quant_method\": \"bitsandbytes\""));
