@@ -25,6 +25,7 @@ import java.util.TreeMap;
 
 /** {@code qlora inspect PATH}: the tensors of a checkpoint, their storage and quantization state, and totals. */
 @Command(name = "inspect", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+        header = "List the tensors, dtypes, shapes, bytes and quantization of a checkpoint.",
         description = {"List the tensors of a safetensors file or a model directory (model.safetensors, a sharded "
                 + "model.safetensors.index.json, or pytorch_model.bin): name, dtype, shape, bytes and quantization "
                 + "state (format, blocksize, double quant), then totals and parameter counts. Quantized weights count "

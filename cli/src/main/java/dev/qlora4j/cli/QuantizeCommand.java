@@ -12,6 +12,7 @@ import java.util.Locale;
 
 /** {@code qlora quantize}: a Hugging Face model directory → a bitsandbytes-layout quantized checkpoint. */
 @Command(name = "quantize", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
+        header = "Quantize a model directory to nf4, fp4 or int8 in bitsandbytes' layout.",
         description = {"Quantize the linear weights of a Hugging Face GPT-2 or BLOOM model directory and write a "
                 + "checkpoint in bitsandbytes' serialized layout (as transformers + bitsandbytes save it): GPT-2 Conv1D "
                 + "weights transposed to [out, in] first, embeddings, LayerNorms and biases as stored, config.json with "

@@ -6,7 +6,7 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * Vector API kernels. Forward GEMM {@code y = x·Wᵀ + bias} and backward {@code dx (+)= dy·W} dequantize a tile of
  * {@code W} (NC output columns × KC of the reduction) once into a per-thread packed fp32 panel and sweep every row
- * of the activations over it with the 6×2-vector {@link MicroKernel}; decode-sized forwards ({@code M ≤ 4}) use the
+ * of the activations over it with the 5×2-vector {@link MicroKernel}; decode-sized forwards ({@code M ≤ 4}) use the
  * fused dequantize-and-dot of {@link PanamaDot}. Work is split by output tiles over {@link KernelPool}; the
  * scalar twin of every path is {@link ScalarKernels}.
  */
@@ -17,6 +17,7 @@ public final class PanamaKernels implements Kernels {
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
     static final int GEMV_ROWS = 16; // rows of W per GEMV tile
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
+    static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
 
     private final VectorWidth vw;
     private final KernelPool pool;
@@ -27,6 +28,8 @@ public final class PanamaKernels implements Kernels {
     private final BackwardJob backward = new BackwardJob();
     private final GemvJob gemv = new GemvJob();
     private final DequantJob dequant = new DequantJob();
+    private final PackJob pack = new PackJob();
+    private float[] packedA = new float[0]; // (ceil(M / MR), K, MR) x or dy, MR-row interleaved; grown on demand
 
     /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
     public PanamaKernels() {
@@ -73,7 +76,7 @@ public final class PanamaKernels implements Kernels {
                 pool.run((n + GEMV_ROWS - 1) / GEMV_ROWS, gemv);
                 gemv.clear();
             } else {
-                forward.set(x, xOff, w, bias, y, yOff, m);
+                forward.set(packA(x, xOff, m, k), w, bias, y, yOff, m);
                 pool.run(forward.tiles(), forward);
                 forward.clear();
             }
@@ -91,7 +94,7 @@ public final class PanamaKernels implements Kernels {
         if (m <= 0) return;
         callLock.lock();
         try {
-            backward.set(dy, dyOff, w, dx, dxOff, m, accumulate);
+            backward.set(packA(dy, dyOff, m, n), w, dx, dxOff, m, accumulate);
             pool.run(backward.tiles(), backward);
             backward.clear();
         } finally {
@@ -134,43 +137,43 @@ public final class PanamaKernels implements Kernels {
     }
 
     /**
-     * {@code C[rows, cols] (+)= A[rows, kc] · P[kc, cols]} for one sliver ({@code cols ≤ NR}) over rows
-     * {@code [i0, i1)}: 6-row micro-kernel blocks, then single rows; a partial sliver goes through {@code cTile}.
+     * {@code C[rows, cols] (+)= A[rows, kc] · P[kc, cols]} for one row block of the packed {@code A} and one sliver
+     * ({@code cols ≤ NR}); a partial block (rows past M, or a partial sliver) goes through {@code cTile}.
      */
-    private void sweep(int i0, int i1, int cols, float[] a, int aOff, int lda, float[] p, int pOff, int kc,
+    private void block(int rows, int cols, float[] ap, int aOff, float[] p, int pOff, int kc,
                        float[] c, int cOff, int ldc, float[] init, int initOff, KernelScratch sc) {
-        final int mr = MicroKernel.MR;
-        int i = i0;
-        if (cols == nr) {
-            for (; i + mr <= i1; i += mr) {
-                MicroKernel.kernel6x2(vw, a, aOff + i * lda, lda, p, pOff, kc, c, cOff + i * ldc, ldc, init, initOff);
-            }
-            for (; i < i1; i++) {
-                MicroKernel.kernel1x2(vw, a, aOff + i * lda, p, pOff, kc, c, cOff + i * ldc, init, initOff);
-            }
+        if (rows == MicroKernel.MR && cols == nr) {
+            MicroKernel.kernel5x2(vw, ap, aOff, p, pOff, kc, c, cOff, ldc, init, initOff);
             return;
         }
         float[] t = sc.cTile; // (MR, NR)
-        while (i < i1) {
-            int rows = i + mr <= i1 ? mr : 1;
-            if (init == null) {
-                for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + (i + r) * ldc, t, r * nr, cols);
-            }
-            if (rows == mr) MicroKernel.kernel6x2(vw, a, aOff + i * lda, lda, p, pOff, kc, t, 0, nr, init, initOff);
-            else MicroKernel.kernel1x2(vw, a, aOff + i * lda, p, pOff, kc, t, 0, init, initOff);
-            for (int r = 0; r < rows; r++) System.arraycopy(t, r * nr, c, cOff + (i + r) * ldc, cols);
-            i += rows;
+        if (init == null) {
+            for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + r * ldc, t, r * nr, cols);
         }
+        MicroKernel.kernel5x2(vw, ap, aOff, p, pOff, kc, t, 0, nr, init, initOff);
+        for (int r = 0; r < rows; r++) System.arraycopy(t, r * nr, c, cOff + r * ldc, cols);
+    }
+
+    /** Packs {@code a (M, K)} into {@code packedA (ceil(M / MR), K, MR)} on the pool; returns the packed array. */
+    private float[] packA(float[] a, int aOff, int m, int k) {
+        int blocks = (m + MicroKernel.MR - 1) / MicroKernel.MR;
+        long need = (long) blocks * k * MicroKernel.MR;
+        if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·K too large: " + m + "·" + k);
+        if (packedA.length < need) packedA = new float[(int) need];
+        pack.set(a, aOff, m, k, packedA);
+        pool.run((blocks + PACK_BLOCKS - 1) / PACK_BLOCKS, pack);
+        pack.clear();
+        return packedA;
     }
 
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
-        float[] x, bias, y;
-        int xOff, yOff, m, n, k, colTiles, mPer;
+        float[] xp, bias, y; // xp: x packed (ceil(M / MR), K, MR)
+        int yOff, m, n, k, colTiles, mPer;
         StoredWeight w;
 
-        void set(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
-            this.x = x; this.xOff = xOff; this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
+        void set(float[] xp, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+            this.xp = xp; this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
             this.n = w.rows();
             this.k = w.cols();
             this.colTiles = (n + NC - 1) / NC;
@@ -183,7 +186,7 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            x = bias = y = null;
+            xp = bias = y = null;
             w = null;
         }
 
@@ -208,11 +211,11 @@ public final class PanamaKernels implements Kernels {
                     }
                 }
                 float[] init = pc == 0 ? initTile : null;
-                for (int i = i0; i < i1; i += MicroKernel.MR) { // x rows stay in L1 across the slivers
-                    int ie = Math.min(i1, i + MicroKernel.MR);
+                for (int i = i0; i < i1; i += MicroKernel.MR) { // the packed x block stays in L1 across the slivers
+                    int rows = Math.min(MicroKernel.MR, i1 - i), aOff = (i / MicroKernel.MR * k + pc) * MicroKernel.MR;
                     for (int s = 0; s < slivers; s++) {
-                        sweep(i, ie, Math.min(nr, nc - s * nr), x, xOff + pc, k, panel, s * kc * nr, kc,
-                                y, yOff + n0 + s * nr, n, init, s * nr, sc);
+                        block(rows, Math.min(nr, nc - s * nr), xp, aOff, panel, s * kc * nr, kc,
+                                y, yOff + i * n + n0 + s * nr, n, init, s * nr, sc);
                     }
                 }
             }
@@ -221,13 +224,13 @@ public final class PanamaKernels implements Kernels {
 
     /** {@code dx[M, K] (+)= dy[M, N] · W}; tile = (NC columns of dx, a chunk of M rows): no two tiles share dx. */
     private final class BackwardJob implements KernelPool.TileJob {
-        float[] dy, dx;
-        int dyOff, dxOff, m, n, k, colTiles, mPer;
+        float[] dyp, dx; // dyp: dy packed (ceil(M / MR), N, MR)
+        int dxOff, m, n, k, colTiles, mPer;
         boolean accumulate;
         StoredWeight w;
 
-        void set(float[] dy, int dyOff, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate) {
-            this.dy = dy; this.dyOff = dyOff; this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
+        void set(float[] dyp, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate) {
+            this.dyp = dyp; this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
             this.accumulate = accumulate;
             this.n = w.rows();
             this.k = w.cols();
@@ -241,7 +244,7 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            dy = dx = null;
+            dyp = dx = null;
             w = null;
         }
 
@@ -264,10 +267,10 @@ public final class PanamaKernels implements Kernels {
                 }
                 float[] init = pc == 0 && !accumulate ? sc.zeros : null;
                 for (int i = i0; i < i1; i += MicroKernel.MR) {
-                    int ie = Math.min(i1, i + MicroKernel.MR);
+                    int rows = Math.min(MicroKernel.MR, i1 - i), aOff = (i / MicroKernel.MR * n + pc) * MicroKernel.MR;
                     for (int s = 0; s < slivers; s++) {
-                        sweep(i, ie, Math.min(nr, nc - s * nr), dy, dyOff + pc, n, panel, s * kc * nr, kc,
-                                dx, dxOff + k0 + s * nr, k, init, 0, sc);
+                        block(rows, Math.min(nr, nc - s * nr), dyp, aOff, panel, s * kc * nr, kc,
+                                dx, dxOff + i * k + k0 + s * nr, k, init, 0, sc);
                     }
                 }
             }
@@ -324,6 +327,28 @@ public final class PanamaKernels implements Kernels {
             long from = (long) tile * DEQUANT_TILE;
             int len = (int) Math.min(DEQUANT_TILE, total - from);
             PanamaDequant.dequantize(vw, w, start + from, len, dst, dstOff + (int) from);
+        }
+    }
+
+    /** {@code A (M, K)} → {@code (ceil(M / MR), K, MR)}; tile = PACK_BLOCKS row blocks. */
+    private final class PackJob implements KernelPool.TileJob {
+        float[] a, ap;
+        int aOff, m, k;
+
+        void set(float[] a, int aOff, int m, int k, float[] ap) {
+            this.a = a; this.aOff = aOff; this.m = m; this.k = k; this.ap = ap;
+        }
+
+        void clear() {
+            a = ap = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            int b1 = Math.min((m + MicroKernel.MR - 1) / MicroKernel.MR, (tile + 1) * PACK_BLOCKS);
+            for (int b = tile * PACK_BLOCKS; b < b1; b++) {
+                MicroKernel.packA(a, aOff, k, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+            }
         }
     }
 }

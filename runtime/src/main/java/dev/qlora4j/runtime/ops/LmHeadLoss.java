@@ -1,0 +1,205 @@
+package dev.qlora4j.runtime.ops;
+
+import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.quant.weight.DenseWeight;
+
+/**
+ * The tied LM head fused with cross-entropy, in row chunks so the (B·T, V) logits are never materialized: for each
+ * chunk of rows, {@code logits (rows, V) = x · Wteᵀ}, then per row the log-sum-exp, the loss and (fused, same pass)
+ * {@code dlogits = (softmax - onehot(target)) / divisor} in place, then {@code dx = dlogits · Wte} through
+ * {@link Kernels#matmulBackwardInput} and optionally {@code dWte += dlogitsᵀ · x}. Targets equal to
+ * {@link #IGNORE_INDEX} contribute neither loss nor gradient, as torch's {@code ignore_index = -100}.
+ *
+ * <p>The per-row softmax runs on the kernel pool (one tile per row); the two matmuls parallelize inside the kernels.
+ * One instance per training workspace; nothing is allocated per call.
+ */
+public final class LmHeadLoss {
+    public static final int IGNORE_INDEX = -100;
+
+    private final Kernels kernels;
+    private final DenseWeight wte;   // (V, C)
+    private final int v, c, chunkRows;
+    private final float[] logits;    // (chunkRows, V), overwritten in place by dlogits
+    private final double[] rowLoss;  // (chunkRows)
+    private final RowJob rowJob = new RowJob();
+    private final DWteJob dWteJob = new DWteJob();
+
+    /** Allocates its own (chunkRows, V) logits buffer. */
+    public LmHeadLoss(Kernels kernels, DenseWeight wte, int chunkRows) {
+        this(kernels, wte, new float[Math.multiplyExact(chunkRows, wte.rows())], chunkRows);
+    }
+
+    /** @param logitsBuffer (≥ chunkRows·V) scratch, e.g. a workspace's {@code logits} */
+    public LmHeadLoss(Kernels kernels, DenseWeight wte, float[] logitsBuffer, int chunkRows) {
+        if (chunkRows <= 0) throw new IllegalArgumentException("chunkRows " + chunkRows);
+        if (logitsBuffer.length < (long) chunkRows * wte.rows()) {
+            throw new IllegalArgumentException("logits buffer holds " + logitsBuffer.length + " floats, needs "
+                    + (long) chunkRows * wte.rows());
+        }
+        this.kernels = kernels;
+        this.wte = wte;
+        this.v = wte.rows();
+        this.c = wte.cols();
+        this.chunkRows = chunkRows;
+        this.logits = logitsBuffer;
+        this.rowLoss = new double[chunkRows];
+    }
+
+    /** Rows whose target is not {@link #IGNORE_INDEX}; throws on a target outside {@code [0, V)}. */
+    public int countTargets(int[] targets, int tgtOff, int rows) {
+        int count = 0;
+        for (int r = 0; r < rows; r++) {
+            int y = targets[tgtOff + r];
+            if (y == IGNORE_INDEX) continue;
+            if (y < 0 || y >= v) {
+                throw new IllegalArgumentException("target " + y + " at row " + r + " outside [0, " + v + ") and not "
+                        + IGNORE_INDEX);
+            }
+            count++;
+        }
+        return count;
+    }
+
+    /**
+     * Mean cross-entropy over the rows whose target is not ignored (NaN when all are, as torch); no gradients.
+     *
+     * @param x       (rows, C) at xOff, the final hidden states (after ln_f)
+     * @param targets (rows) at tgtOff
+     */
+    public double forward(float[] x, int xOff, int[] targets, int tgtOff, int rows) {
+        int count = countTargets(targets, tgtOff, rows);
+        return run(x, xOff, targets, tgtOff, rows, null, 0, null, 1.0) / count;
+    }
+
+    /** {@link #forwardBackward(float[], int, int[], int, int, float[], int, float[], double)} for the mean loss. */
+    public double forwardBackward(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff) {
+        int count = countTargets(targets, tgtOff, rows);
+        return forwardBackward(x, xOff, targets, tgtOff, rows, dx, dxOff, null, count);
+    }
+
+    /**
+     * Loss and gradient in one pass over the chunks.
+     *
+     * @param x       (rows, C) at xOff
+     * @param targets (rows) at tgtOff
+     * @param dx      (rows, C) at dxOff, overwritten with {@code d(Σ loss / divisor) / dx}
+     * @param dWte    (V, C) accumulated into ({@code dWte += dlogitsᵀ·x}, the LM head's share of the tied
+     *                embedding's gradient, for full fine-tuning), or null
+     * @param divisor what the summed loss is divided by for the gradient: the number of non-ignored targets for
+     *                this call's mean, or the total over all micro-batches of a gradient-accumulation step
+     * @return the mean loss over this call's non-ignored targets (NaN when every target is ignored)
+     */
+    public double forwardBackward(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff,
+                                  float[] dWte, double divisor) {
+        int count = countTargets(targets, tgtOff, rows);
+        if (dWte != null && dWte.length < (long) v * c) throw new IllegalArgumentException("dWte too small");
+        if (count == 0) {
+            java.util.Arrays.fill(dx, dxOff, dxOff + rows * c, 0f);
+            return Double.NaN;
+        }
+        return run(x, xOff, targets, tgtOff, rows, dx, dxOff, dWte, 1.0 / divisor) / count;
+    }
+
+    /** Summed loss over the non-ignored rows; with dx != null, also the gradients scaled by {@code gradScale}. */
+    private double run(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff, float[] dWte,
+                       double gradScale) {
+        double total = 0;
+        KernelPool pool = KernelPool.shared();
+        for (int r0 = 0; r0 < rows; r0 += chunkRows) {
+            int m = Math.min(chunkRows, rows - r0);
+            kernels.matmul(x, xOff + r0 * c, wte, null, logits, 0, m); // logits (m, V)
+            rowJob.arm(targets, tgtOff + r0, dx != null, gradScale);
+            if (m == 1 || (long) m * v < 1 << 15) {
+                for (int r = 0; r < m; r++) rowJob.run(r, 0);
+            } else {
+                pool.run(m, rowJob);
+            }
+            rowJob.targets = null;
+            for (int r = 0; r < m; r++) total += rowLoss[r];
+            if (dx != null) {
+                kernels.matmulBackwardInput(logits, 0, wte, dx, dxOff + r0 * c, m, false); // dx (m, C)
+                if (dWte != null) dWteJob.run(pool, x, xOff + r0 * c, m, dWte);
+            }
+        }
+        return total;
+    }
+
+    /** One row of the chunk: loss, and with backward, dlogits in place of the logits. */
+    private final class RowJob implements KernelPool.TileJob {
+        int[] targets;
+        int tgtOff;
+        boolean backward;
+        double gradScale;
+
+        void arm(int[] targets, int tgtOff, boolean backward, double gradScale) {
+            this.targets = targets;
+            this.tgtOff = tgtOff;
+            this.backward = backward;
+            this.gradScale = gradScale;
+        }
+
+        @Override
+        public void run(int r, int slot) {
+            int y = targets[tgtOff + r];
+            int o = r * v; // row r of logits (m, V)
+            if (y == IGNORE_INDEX) {
+                rowLoss[r] = 0;
+                if (backward) java.util.Arrays.fill(logits, o, o + v, 0f);
+                return;
+            }
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < v; j++) max = Math.max(max, logits[o + j]);
+            float target = logits[o + y];
+            double sum = 0;
+            if (backward) {
+                for (int j = 0; j < v; j++) {
+                    double e = Math.exp(logits[o + j] - max);
+                    logits[o + j] = (float) e;
+                    sum += e;
+                }
+                float s = (float) (gradScale / sum);
+                for (int j = 0; j < v; j++) logits[o + j] *= s;
+                logits[o + y] -= (float) gradScale;
+            } else {
+                for (int j = 0; j < v; j++) sum += Math.exp(logits[o + j] - max);
+            }
+            rowLoss[r] = max + Math.log(sum) - target;
+        }
+    }
+
+    /** {@code dWte (V, C) += dlogitsᵀ (V, m) · x (m, C)}, tiles of vocabulary rows so no two threads share a row. */
+    private final class DWteJob implements KernelPool.TileJob {
+        static final int ROWS_PER_TILE = 256;
+        float[] x, dWte;
+        int xOff, m;
+
+        void run(KernelPool pool, float[] x, int xOff, int m, float[] dWte) {
+            this.x = x;
+            this.xOff = xOff;
+            this.m = m;
+            this.dWte = dWte;
+            int tiles = (v + ROWS_PER_TILE - 1) / ROWS_PER_TILE;
+            if ((long) m * v * c < 1 << 18) {
+                for (int t = 0; t < tiles; t++) run(t, 0);
+            } else {
+                pool.run(tiles, this);
+            }
+            this.x = this.dWte = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            int j0 = tile * ROWS_PER_TILE, j1 = Math.min(v, j0 + ROWS_PER_TILE);
+            for (int r = 0; r < m; r++) {
+                int xr = xOff + r * c;
+                for (int j = j0; j < j1; j++) {
+                    float d = logits[r * v + j];
+                    if (d == 0f) continue;
+                    int w = j * c;
+                    for (int i = 0; i < c; i++) dWte[w + i] += d * x[xr + i];
+                }
+            }
+        }
+    }
+}
