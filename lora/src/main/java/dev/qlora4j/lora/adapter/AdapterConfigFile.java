@@ -104,6 +104,7 @@ public final class AdapterConfigFile {
             throw new IllegalArgumentException("peft_type is \"" + pt.asText() + "\"; only LORA adapters are supported");
         }
         LoraConfig.Builder b = LoraConfig.builder();
+        Map<String, JsonNode> defaults = unmodeledDefaults();
         for (var e : root.properties()) {
             String k = e.getKey();
             JsonNode v = e.getValue();
@@ -135,7 +136,9 @@ public final class AdapterConfigFile {
                 case "use_dora" -> b.useDora(bool(k, v));
                 case "lora_bias" -> b.loraBias(bool(k, v));
                 case "runtime_config" -> { } // PEFT drops it on load as well
-                default -> b.extra(k, v);
+                default -> {
+                    if (!v.equals(defaults.get(k))) b.extra(k, v); // defaults are written anyway
+                }
             }
         }
         return b.build();

@@ -115,6 +115,13 @@ public final class AdamW {
         }
     }
 
+    /** One step at the schedule's lr for this step ({@code schedule.lr(stepCount())}); returns that lr. */
+    public double step(float[] params, float[] grads, LrSchedule schedule) {
+        double lr = schedule.lr(step);
+        step(params, grads, lr);
+        return lr;
+    }
+
     public long stepCount() {
         return step;
     }

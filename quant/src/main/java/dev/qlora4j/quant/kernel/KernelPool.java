@@ -33,6 +33,8 @@ public final class KernelPool {
     private volatile TileJob job;
     private volatile int tiles;
     private volatile Throwable failure;
+    private volatile Thread caller;
+    private volatile boolean callerParked;
 
     public KernelPool(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads " + threads);
@@ -84,16 +86,22 @@ public final class KernelPool {
             }
             this.job = job;
             this.tiles = tiles;
+            this.caller = Thread.currentThread();
             this.failure = null;
             nextTile.set(0);
             busyWorkers.set(workers.length); // every worker takes part (a spinning one sees the new generation anyway)
             generation++; // publishes the job (volatile write after the plain fields)
             for (Worker w : workers) w.wake();
             drain(job, tiles, 0);
-            long spins = 0;
-            while (busyWorkers.get() != 0) {
-                if (++spins < 1 << 16) Thread.onSpinWait();
-                else Thread.yield();
+            long start = System.nanoTime();
+            while (busyWorkers.get() != 0) { // spin briefly, then park until the last worker unparks us
+                if (System.nanoTime() - start < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    callerParked = true;
+                    if (busyWorkers.get() != 0) LockSupport.parkNanos(this, 100_000);
+                    callerParked = false;
+                }
             }
             this.job = null;
             Throwable f = failure;
@@ -137,7 +145,7 @@ public final class KernelPool {
                     failure = t;
                     nextTile.set(Integer.MAX_VALUE / 2);
                 } finally {
-                    busyWorkers.decrementAndGet();
+                    if (busyWorkers.decrementAndGet() == 0 && callerParked) LockSupport.unpark(caller);
                 }
             }
         }

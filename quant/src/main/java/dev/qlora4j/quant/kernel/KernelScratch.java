@@ -8,6 +8,7 @@ final class KernelScratch {
     final float[] initTile; // (NC) bias of the tile's columns, zero-padded
     final float[] zeros; // (NR) accumulator start for an overwriting backward pass
     final float[] cTile; // (MR, NR) output of a partial sliver
+    final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
 
     KernelScratch(int kc, int nc, int nr, int mr) {
         panel = new float[(nc + nr - 1) / nr * nr * kc];

@@ -1,6 +1,5 @@
 package dev.qlora4j.quant.kernel;
 
-import dev.qlora4j.quant.weight.BlockScales;
 import dev.qlora4j.quant.weight.BlockwiseInt8Weight;
 import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.FourBitWeight;
@@ -22,12 +21,16 @@ final class PanamaDequant {
     private PanamaDequant() {
     }
 
-    /** {@code dst[off .. off + n) = W.flat[start .. start + n)} as float32. */
-    static void dequantize(VectorWidth vw, StoredWeight w, long start, int n, float[] dst, int off) {
+    /**
+     * {@code dst[off .. off + n) = W.flat[start .. start + n)} as float32.
+     *
+     * @param scaleBuf {@code (BulkScales.CHUNK)} scratch for the block scales
+     */
+    static void dequantize(VectorWidth vw, StoredWeight w, long start, int n, float[] dst, int off, float[] scaleBuf) {
         switch (w) {
             case DenseWeight d -> dense(vw, d, start, n, dst, off);
-            case FourBitWeight q -> fourBit(vw, q, start, n, dst, off);
-            case BlockwiseInt8Weight q -> blockwiseInt8(q, start, n, dst, off);
+            case FourBitWeight q -> fourBit(vw, q, start, n, dst, off, scaleBuf);
+            case BlockwiseInt8Weight q -> blockwiseInt8(q, start, n, dst, off, scaleBuf);
             case RowwiseInt8Weight q -> rowwiseInt8(vw, q, start, n, dst, off);
         }
     }
@@ -50,19 +53,26 @@ final class PanamaDequant {
         }
     }
 
-    static void fourBit(VectorWidth vw, FourBitWeight q, long start, int n, float[] dst, int off) {
+    static void fourBit(VectorWidth vw, FourBitWeight q, long start, int n, float[] dst, int off, float[] scaleBuf) {
         VectorSpecies<Float> fs = vw.f();
         int l = fs.length();
         float[] table = q.codeTable();
         IntVector t0 = part(vw, table, 0), t1 = part(vw, table, 1), t2 = part(vw, table, 2), t3 = part(vw, table, 3);
         MemorySegment packed = q.packed();
-        BlockScales scales = q.scales();
         int bs = q.blocksize();
         long e = start, end = start + n;
+        int b = (int) (start / bs), bufStart = b, bufEnd = b; // scaleBuf (CHUNK) = absmax of blocks [bufStart, bufEnd)
+        long blockEnd = (long) b * bs;
         while (e < end) {
-            int b = (int) (e / bs);
-            long pieceEnd = Math.min(end, (long) (b + 1) * bs);
-            float absmax = scales.absmax(b);
+            if (b == bufEnd) {
+                int count = (int) Math.min(BulkScales.CHUNK, (end - 1) / bs + 1 - b);
+                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0);
+                bufStart = b;
+                bufEnd = b + count;
+            }
+            float absmax = scaleBuf[b - bufStart];
+            blockEnd += bs;
+            long pieceEnd = Math.min(end, blockEnd);
             if ((e & 1) != 0) { // odd element: low nibble of a byte whose high nibble is not ours
                 dst[off + (int) (e - start)] = table[q.code(e)] * absmax;
                 e++;
@@ -72,6 +82,7 @@ final class PanamaDequant {
                 vw.lookup16(vw.nibbles(packed, e >>> 1), t0, t1, t2, t3).mul(scale).intoArray(dst, off + (int) (e - start));
             }
             for (; e < pieceEnd; e++) dst[off + (int) (e - start)] = table[q.code(e)] * absmax;
+            b++;
         }
     }
 
@@ -81,18 +92,26 @@ final class PanamaDequant {
         return p * l < 16 ? FloatVector.fromArray(vw.f(), table16, p * l).reinterpretAsInts() : IntVector.zero(vw.i());
     }
 
-    static void blockwiseInt8(BlockwiseInt8Weight q, long start, int n, float[] dst, int off) {
+    static void blockwiseInt8(BlockwiseInt8Weight q, long start, int n, float[] dst, int off, float[] scaleBuf) {
         float[] map = q.map();
         MemorySegment codes = q.codes();
-        BlockScales scales = q.scales();
         int bs = q.blocksize();
         long e = start, end = start + n;
+        int b = (int) (start / bs), bufStart = b, bufEnd = b; // scaleBuf (CHUNK) = absmax of blocks [bufStart, bufEnd)
+        long blockEnd = (long) b * bs;
         while (e < end) {
-            int b = (int) (e / bs);
-            long pieceEnd = Math.min(end, (long) (b + 1) * bs);
-            float absmax = scales.absmax(b);
+            if (b == bufEnd) {
+                int count = (int) Math.min(BulkScales.CHUNK, (end - 1) / bs + 1 - b);
+                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0);
+                bufStart = b;
+                bufEnd = b + count;
+            }
+            float absmax = scaleBuf[b - bufStart];
+            blockEnd += bs;
+            long pieceEnd = Math.min(end, blockEnd);
             int o = off + (int) (e - start);
             for (; e < pieceEnd; e++, o++) dst[o] = map[codes.get(ValueLayout.JAVA_BYTE, e) & 0xff] * absmax;
+            b++;
         }
     }
 

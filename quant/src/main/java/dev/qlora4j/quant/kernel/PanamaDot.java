@@ -24,19 +24,25 @@ final class PanamaDot {
     private PanamaDot() {
     }
 
-    /** @param x {@code (K)} at {@code xOff}; {@code rowBuf (K)} scratch for formats without a fused path */
-    static float dot(VectorWidth vw, StoredWeight w, int row, float[] x, int xOff, float[] rowBuf) {
+    /**
+     * @param x        {@code (K)} at {@code xOff}
+     * @param rowBuf   {@code (K)} scratch for formats without a fused path
+     * @param scaleBuf {@code (BulkScales.CHUNK)} scratch for block scales
+     */
+    static float dot(VectorWidth vw, StoredWeight w, int row, float[] x, int xOff, float[] rowBuf, float[] scaleBuf) {
         return switch (w) {
             case DenseWeight d -> switch (d.format()) {
                 case F32 -> f32(vw, d, row, x, xOff);
                 case BF16, F16 -> half(vw, d, row, x, xOff);
                 default -> throw new AssertionError(d.format());
             };
-            case FourBitWeight q -> fourBit(vw, q, row, x, xOff);
+            case FourBitWeight q -> q.cols() % q.blocksize() == 0 && q.blocksize() % (2 * vw.f().length()) == 0
+                    ? fourBitAligned(vw, q, row, x, xOff, scaleBuf)
+                    : fourBit(vw, q, row, x, xOff);
             case RowwiseInt8Weight q -> rowwiseInt8(vw, q, row, x, xOff);
             case BlockwiseInt8Weight q -> {
                 int k = q.cols();
-                PanamaDequant.blockwiseInt8(q, (long) row * k, k, rowBuf, 0);
+                PanamaDequant.blockwiseInt8(q, (long) row * k, k, rowBuf, 0, scaleBuf);
                 yield dense(vw, rowBuf, 0, x, xOff, k);
             }
         };
@@ -97,6 +103,45 @@ final class PanamaDot {
         return sum;
     }
 
+    /**
+     * The common case: whole blocks per row ({@code K % blocksize == 0}) and whole double vectors per block. Per
+     * block: {@code blocksize / 2L} steps of (2 nibble words → 2 code vectors → 2 table lookups → 2 FMAs into the
+     * block's accumulators), then one FMA by the block's absmax; the scales of the row are fetched up front.
+     */
+    static float fourBitAligned(VectorWidth vw, FourBitWeight q, int row, float[] x, int xOff, float[] scaleBuf) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = q.cols(), bs = q.blocksize(), blocks = k / bs;
+        float[] table = q.codeTable();
+        FloatVector t0 = PanamaDequant.part(vw, table, 0).reinterpretAsFloats(),
+                t1 = PanamaDequant.part(vw, table, 1).reinterpretAsFloats(),
+                t2 = PanamaDequant.part(vw, table, 2).reinterpretAsFloats(),
+                t3 = PanamaDequant.part(vw, table, 3).reinterpretAsFloats();
+        MemorySegment packed = q.packed();
+        long byteBase = (long) row * k >>> 1; // row start is even: K is a multiple of the (even) blocksize
+        int rowBlock0 = (int) ((long) row * blocks);
+        FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
+        for (int c0 = 0; c0 < blocks; c0 += BulkScales.CHUNK) {
+            int count = Math.min(BulkScales.CHUNK, blocks - c0);
+            BulkScales.absmax(q.scales(), rowBlock0 + c0, count, scaleBuf, 0);
+            for (int bi = 0; bi < count; bi++) {
+                // the block's table times its absmax: a lookup yields the dequantized value itself (same rounding)
+                float absmax = scaleBuf[bi];
+                IntVector s0 = t0.mul(absmax).reinterpretAsInts(), s1 = t1.mul(absmax).reinterpretAsInts(),
+                        s2 = t2.mul(absmax).reinterpretAsInts(), s3 = t3.mul(absmax).reinterpretAsInts();
+                int e0 = (c0 + bi) * bs, e1 = e0 + bs; // element range within the row
+                long byteOff = byteBase + (e0 >>> 1);
+                for (int e = e0; e < e1; e += 2 * l, byteOff += l) {
+                    FloatVector w0 = vw.lookup16(vw.nibbles(packed, byteOff), s0, s1, s2, s3);
+                    FloatVector w1 = vw.lookup16(vw.nibbles(packed, byteOff + (l >>> 1)), s0, s1, s2, s3);
+                    acc0 = w0.fma(FloatVector.fromArray(s, x, xOff + e), acc0);
+                    acc1 = w1.fma(FloatVector.fromArray(s, x, xOff + e + l), acc1);
+                }
+            }
+        }
+        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Any layout: blocks straddling rows, rows starting on an odd nibble, partial vectors; scalar at the edges. */
     static float fourBit(VectorWidth vw, FourBitWeight q, int row, float[] x, int xOff) {
         VectorSpecies<Float> s = vw.f();
         int l = s.length(), k = q.cols(), bs = q.blocksize();

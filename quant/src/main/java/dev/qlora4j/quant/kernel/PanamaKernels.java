@@ -110,14 +110,11 @@ public final class PanamaKernels implements Kernels {
         }
         check(dst, dstOff, (long) nrows * k, "dst");
         long total = (long) nrows * k;
-        if (total <= DEQUANT_TILE) {
-            PanamaDequant.dequantize(vw, w, (long) row0 * k, (int) total, dst, dstOff);
-            return;
-        }
+        if (total == 0) return;
         callLock.lock();
         try {
             dequant.set(w, (long) row0 * k, total, dst, dstOff);
-            pool.run((int) ((total + DEQUANT_TILE - 1) / DEQUANT_TILE), dequant);
+            pool.run((int) ((total + DEQUANT_TILE - 1) / DEQUANT_TILE), dequant); // one tile runs on the caller
             dequant.clear();
         } finally {
             callLock.unlock();
@@ -204,7 +201,7 @@ public final class PanamaKernels implements Kernels {
                 for (int r = 0; r < slivers * nr; r++) {
                     int base = (r / nr) * kc * nr + r % nr;
                     if (r < nc) {
-                        PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, tmp, 0); // (kc)
+                        PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, tmp, 0, sc.scales); // (kc)
                         for (int c = 0; c < kc; c++) panel[base + c * nr] = tmp[c];
                     } else {
                         for (int c = 0; c < kc; c++) panel[base + c * nr] = 0f;
@@ -258,7 +255,7 @@ public final class PanamaKernels implements Kernels {
                 int kc = Math.min(KC, n - pc);
                 // pack W[pc .. pc+kc, k0 .. k0+nc): sliver s holds P (kc, NR) with P[r][j] = W[pc+r][k0+s·NR+j]
                 for (int r = 0; r < kc; r++) {
-                    PanamaDequant.dequantize(vw, w, (long) (pc + r) * k + k0, nc, tmp, 0); // (nc)
+                    PanamaDequant.dequantize(vw, w, (long) (pc + r) * k + k0, nc, tmp, 0, sc.scales); // (nc)
                     for (int s = 0; s < slivers; s++) {
                         int cols = Math.min(nr, nc - s * nr), dst = s * kc * nr + r * nr;
                         System.arraycopy(tmp, s * nr, panel, dst, cols);
@@ -296,12 +293,13 @@ public final class PanamaKernels implements Kernels {
 
         @Override
         public void run(int tile, int slot) {
-            float[] rowBuf = scratch[slot].row(k); // (K)
+            KernelScratch sc = scratch[slot];
+            float[] rowBuf = sc.row(k); // (K)
             int j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
             for (int j = tile * GEMV_ROWS; j < j1; j++) {
                 float b = bias == null ? 0f : bias[j];
                 for (int i = 0; i < m; i++) {
-                    y[yOff + i * n + j] = PanamaDot.dot(vw, w, j, x, xOff + i * k, rowBuf) + b;
+                    y[yOff + i * n + j] = PanamaDot.dot(vw, w, j, x, xOff + i * k, rowBuf, sc.scales) + b;
                 }
             }
         }
@@ -326,7 +324,7 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             long from = (long) tile * DEQUANT_TILE;
             int len = (int) Math.min(DEQUANT_TILE, total - from);
-            PanamaDequant.dequantize(vw, w, start + from, len, dst, dstOff + (int) from);
+            PanamaDequant.dequantize(vw, w, start + from, len, dst, dstOff + (int) from, scratch[slot].scales);
         }
     }
 

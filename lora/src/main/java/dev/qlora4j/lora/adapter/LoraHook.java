@@ -1,0 +1,242 @@
+package dev.qlora4j.lora.adapter;
+
+import dev.qlora4j.lora.params.ParamBuffer;
+import dev.qlora4j.runtime.model.LinearHook;
+
+/**
+ * LoRA on one linear: {@code y += s · B(A(dropout(x)))} with {@code A [r, in]}, {@code B [out, r]} slices of a
+ * {@link ParamBuffer}, {@code s = alpha / r} (rsLoRA: {@code alpha / √r}).
+ *
+ * <p>Backward, per row of {@code x} with {@code xd = dropout(x)}, {@code u = A·xd (r)} and
+ * {@code g = s · Bᵀ·dy (r)}: {@code dB += s · dy ⊗ u}, {@code dA += g ⊗ xd}, {@code dx += mask ⊙ (Aᵀ·g)}. Everything
+ * is recomputed from the {@code x} that backward receives, so backward needs no state from forward and is correct
+ * under gradient checkpointing (forward recomputed before backward).
+ *
+ * <p>Dropout is inverted ({@code kept / (1 - p)}) and only in training mode. Its mask is a counter-based hash of
+ * {@code (seed, module index, step, row, column)}: the same step gives the same mask in forward, in a recomputed
+ * forward and in backward, with nothing stored. Advance {@link #setStep} once per micro-batch.
+ *
+ * <p>No allocation per call: the two row scratch arrays are sized from {@code in} at construction.
+ */
+public final class LoraHook implements LinearHook {
+    private final String path;
+    private final int in, out, r;
+    private final double alpha;
+    private final float scale;
+    private final float dropout;
+    private final ParamBuffer buf;
+    private final ParamBuffer.Slice a; // (r, in)
+    private final ParamBuffer.Slice b; // (out, r)
+    private final long seedBase;
+
+    private final float[] xd;    // (in) dropped-out input row
+    private final float[] mask;  // (in) 0 or 1/(1-p) for the current row
+    private final float[] dxd;   // (in) Aᵀ·g for the current row
+    private final float[] u;     // (r)
+    private final float[] g;     // (r)
+
+    private boolean enabled = true;
+    private boolean training;
+    private long step;
+
+    /**
+     * @param index the module's position among the adapter's modules (decorrelates dropout masks)
+     */
+    public LoraHook(String path, int in, int out, int r, double alpha, boolean rslora, double dropout, ParamBuffer buf,
+                    ParamBuffer.Slice a, ParamBuffer.Slice b, long seed, int index) {
+        if (a.length() != r * in) throw new IllegalArgumentException(path + ": lora_A slice " + a.shapeString() + " is not [" + r + ", " + in + "]");
+        if (b.length() != out * r) throw new IllegalArgumentException(path + ": lora_B slice " + b.shapeString() + " is not [" + out + ", " + r + "]");
+        this.path = path;
+        this.in = in;
+        this.out = out;
+        this.r = r;
+        this.alpha = alpha;
+        this.scale = (float) LoraConfig.scaling(alpha, r, rslora);
+        this.dropout = (float) dropout;
+        this.buf = buf;
+        this.a = a;
+        this.b = b;
+        this.seedBase = mix(seed * 0x9E3779B97F4A7C15L + index * 0xC2B2AE3D27D4EB4FL + 0x165667B19E3779F9L);
+        this.xd = new float[in];
+        this.mask = new float[in];
+        this.dxd = new float[in];
+        this.u = new float[r];
+        this.g = new float[r];
+    }
+
+    public String path() {
+        return path;
+    }
+
+    public int in() {
+        return in;
+    }
+
+    public int out() {
+        return out;
+    }
+
+    public int r() {
+        return r;
+    }
+
+    public double alpha() {
+        return alpha;
+    }
+
+    /** {@code s}: alpha/r or alpha/√r. */
+    public float scale() {
+        return scale;
+    }
+
+    public float dropout() {
+        return dropout;
+    }
+
+    public ParamBuffer.Slice sliceA() {
+        return a;
+    }
+
+    public ParamBuffer.Slice sliceB() {
+        return b;
+    }
+
+    public ParamBuffer buffer() {
+        return buf;
+    }
+
+    public boolean enabled() {
+        return enabled;
+    }
+
+    /** A disabled hook adds nothing in forward and nothing (no grads, no dx) in backward. */
+    public void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    public boolean training() {
+        return training;
+    }
+
+    /** Dropout applies only in training mode (as nn.Dropout in {@code model.train()}). */
+    public void setTraining(boolean training) {
+        this.training = training;
+    }
+
+    /** Selects the dropout masks: one value per micro-batch, the same for its forward, recompute and backward. */
+    public void setStep(long step) {
+        this.step = step;
+    }
+
+    @Override
+    public void forward(float[] x, int xOff, float[] y, int yOff, int m) {
+        if (!enabled) return;
+        float[] p = buf.params();
+        int aOff = a.offset(), bOff = b.offset();
+        boolean drop = training && dropout > 0;
+        for (int row = 0; row < m; row++) {
+            float[] src = x;
+            int so = xOff + row * in;
+            if (drop) {
+                dropRow(x, so, row);
+                src = xd;
+                so = 0;
+            }
+            for (int k = 0; k < r; k++) u[k] = dot(p, aOff + k * in, src, so, in);   // u = A·xd
+            int yo = yOff + row * out;
+            for (int o = 0; o < out; o++) {                                          // y += s·B·u
+                int bo = bOff + o * r;
+                float acc = 0;
+                for (int k = 0; k < r; k++) acc += p[bo + k] * u[k];
+                y[yo + o] += scale * acc;
+            }
+        }
+    }
+
+    @Override
+    public void backward(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int m) {
+        if (!enabled) return;
+        float[] p = buf.params(), gr = buf.grads();
+        int aOff = a.offset(), bOff = b.offset();
+        boolean drop = training && dropout > 0;
+        for (int row = 0; row < m; row++) {
+            float[] src = x;
+            int so = xOff + row * in;
+            if (drop) {
+                dropRow(x, so, row);
+                src = xd;
+                so = 0;
+            }
+            for (int k = 0; k < r; k++) u[k] = dot(p, aOff + k * in, src, so, in);   // u = A·xd
+            int dyo = dyOff + row * out;
+            java.util.Arrays.fill(g, 0f);
+            for (int o = 0; o < out; o++) {
+                float d = dy[dyo + o];
+                if (d == 0f) continue;
+                int bo = bOff + o * r;
+                float sd = scale * d;
+                for (int k = 0; k < r; k++) {
+                    g[k] += sd * p[bo + k];                                          // g = s·Bᵀ·dy
+                    gr[bo + k] += sd * u[k];                                         // dB += s·dy ⊗ u
+                }
+            }
+            java.util.Arrays.fill(dxd, 0f);
+            for (int k = 0; k < r; k++) {
+                float gk = g[k];
+                if (gk == 0f) continue;
+                int ao = aOff + k * in;
+                for (int i = 0; i < in; i++) {
+                    gr[ao + i] += gk * src[so + i];                                  // dA += g ⊗ xd
+                    dxd[i] += gk * p[ao + i];                                        // dxd = Aᵀ·g
+                }
+            }
+            int dxo = dxOff + row * in;
+            if (drop) {
+                for (int i = 0; i < in; i++) dx[dxo + i] += dxd[i] * mask[i];
+            } else {
+                for (int i = 0; i < in; i++) dx[dxo + i] += dxd[i];
+            }
+        }
+    }
+
+    /** Fills {@code mask} and {@code xd = x ⊙ mask} for one row. */
+    private void dropRow(float[] x, int off, int row) {
+        float keepScale = dropout >= 1f ? 0f : 1f / (1f - dropout);
+        long threshold = (long) Math.floor((double) dropout * (1L << 24));
+        long base = mix(seedBase ^ (step * 0xD6E8FEB86659FD93L)) + (long) row * in;
+        for (int i = 0; i < in; i++) {
+            long h = mix(base + i) >>> 40; // 24 uniform bits
+            float mk = h >= threshold ? keepScale : 0f;
+            mask[i] = mk;
+            xd[i] = x[off + i] * mk;
+        }
+    }
+
+    /** The dropout mask of {@code row} at the current step (1/(1-p) kept, 0 dropped), for tests. */
+    float[] maskOf(int row) {
+        float[] tmp = new float[in];
+        dropRow(tmp, 0, row);
+        return mask.clone();
+    }
+
+    /** Dot product with four independent accumulators (no FMA chain through one register). */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 3 < n; i += 4) {
+            s0 += a[ao + i] * b[bo + i];
+            s1 += a[ao + i + 1] * b[bo + i + 1];
+            s2 += a[ao + i + 2] * b[bo + i + 2];
+            s3 += a[ao + i + 3] * b[bo + i + 3];
+        }
+        for (; i < n; i++) s0 += a[ao + i] * b[bo + i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** SplitMix64's finalizer. */
+    static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+}

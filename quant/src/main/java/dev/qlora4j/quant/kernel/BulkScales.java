@@ -1,0 +1,43 @@
+package dev.qlora4j.quant.kernel;
+
+import dev.qlora4j.quant.weight.BlockScales;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The absmax of a run of consecutive blocks in one call, bit-identical to {@link BlockScales#absmax(int)} (same
+ * float expression), without a division or an interface call per block: the kernels fetch a row's scales up front
+ * instead of paying ~20 cycles per 64-element block inside the decode loop.
+ */
+final class BulkScales {
+
+    static final int CHUNK = 256; // blocks per call the kernels ask for at most (their scratch size)
+
+    private static final ValueLayout.OfFloat F32_LE =
+            ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private BulkScales() {
+    }
+
+    /** {@code dst[off + i] = scales.absmax(b0 + i)} for {@code i < n}. Scalar reference: that loop. */
+    static void absmax(BlockScales scales, int b0, int n, float[] dst, int off) {
+        switch (scales) {
+            case BlockScales.F32Scales f -> MemorySegment.copy(f.absmax(), F32_LE, (long) b0 * 4, dst, off, n);
+            case BlockScales.DoubleQuantScales d -> {
+                MemorySegment q = d.qabsmax(), nested = d.nestedAbsmax();
+                float[] map = d.nestedMap();
+                float offset = d.offset();
+                int nb = d.nestedBlocksize(), group = b0 / nb, inGroup = b0 - group * nb;
+                float na = nested.get(F32_LE, (long) group * 4);
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = map[q.get(ValueLayout.JAVA_BYTE, b0 + i) & 0xff] * na + offset;
+                    if (++inGroup == nb && i + 1 < n) {
+                        inGroup = 0;
+                        na = nested.get(F32_LE, (long) ++group * 4);
+                    }
+                }
+            }
+        }
+    }
+}
