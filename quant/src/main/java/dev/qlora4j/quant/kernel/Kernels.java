@@ -33,4 +33,22 @@ public interface Kernels {
 
     /** Dequantizes rows {@code [row0, row0 + nrows)} of {@code w} into {@code dst (nrows, K)} at {@code dstOff}. */
     void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff);
+
+    /**
+     * Attention scores of one query against {@code len} keys: {@code out[j] = scale · q·k_j}, with
+     * {@code q (n)} at qOff and key j at {@code k[kOff + j·stride .. + n)}.
+     */
+    default void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale,
+                         float[] out, int outOff) {
+        AttentionKernels.dotRows(q, qOff, k, kOff, stride, n, len, scale, out, outOff);
+    }
+
+    /**
+     * Probability-weighted sum of {@code len} value rows: {@code y (n) (+)= Σ_j p[j] · v_j}, with value row j at
+     * {@code v[vOff + j·stride .. + n)}.
+     */
+    default void weightedRowSum(float[] p, int pOff, float[] v, int vOff, int stride, int n, int len, float[] y,
+                                int yOff, boolean accumulate) {
+        AttentionKernels.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
+    }
 }

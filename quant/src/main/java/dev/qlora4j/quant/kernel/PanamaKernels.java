@@ -20,6 +20,7 @@ public final class PanamaKernels implements Kernels {
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
 
     private final VectorWidth vw;
+    private final PanamaAttention attention;
     private final KernelPool pool;
     private final int nr;
     private final KernelScratch[] scratch; // one per pool slot
@@ -43,6 +44,7 @@ public final class PanamaKernels implements Kernels {
 
     public PanamaKernels(int vectorBits, KernelPool pool) {
         this.vw = VectorWidth.of(vectorBits);
+        this.attention = new PanamaAttention(vw);
         this.pool = pool;
         this.nr = MicroKernel.nr(vw);
         this.scratch = new KernelScratch[pool.threads()];
@@ -164,6 +166,18 @@ public final class PanamaKernels implements Kernels {
     }
 
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
+    @Override
+    public void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale,
+                        float[] out, int outOff) {
+        attention.dotRows(q, qOff, k, kOff, stride, n, len, scale, out, outOff);
+    }
+
+    @Override
+    public void weightedRowSum(float[] p, int pOff, float[] v, int vOff, int stride, int n, int len, float[] y,
+                               int yOff, boolean accumulate) {
+        attention.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
+    }
+
     private final class ForwardJob implements KernelPool.TileJob {
         float[] xp, bias, y; // xp: x packed (ceil(M / MR), K, MR)
         int yOff, m, n, k, colTiles, mPer;

@@ -184,8 +184,8 @@ public final class DecoderBackward {
 
         // attention sub-block: r2 = (postLn ? ln1 : in) + attnProj(attn(qkv(ln1 = LN1(in))))
         bw.attnProj().backward(kernels, ws.att[s], 0, dres, 0, datt, 0, bn, false); // datt (B, n, C)
-        attention.run(KernelPool.shared(), datt, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.lse[s], slopes, dqkv,
-                b, n, cache.maxT, nh, hs);                                              // dqkv (B, n, 3C)
+        attention.run(KernelPool.shared(), kernels, datt, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.lse[s],
+                slopes, dqkv, b, n, cache.maxT, nh, hs);                                 // dqkv (B, n, 3C)
         bw.qkv().backward(kernels, ws.ln1[s], 0, dqkv, 0, dln, 0, bn, false);           // dln = d ln1
         if (postLn) {
             add(dres, dln, bn * c);

@@ -100,7 +100,7 @@ public final class DecoderModel {
                 ws.ln1Rstd[s], 0, bn, c);
         bw.qkv().forward(kernels, ws.ln1[s], 0, ws.qkv[s], 0, bn);
         Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, pos0, cache.maxT, nh, hs);
-        ws.attention.run(KernelPool.shared(), ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s], ws.lse[s], slopes,
+        ws.attention.run(KernelPool.shared(), kernels, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s], ws.lse[s], slopes,
                 b, n, pos0, cache.maxT, nh, hs);
         bw.attnProj().forward(kernels, ws.att[s], 0, ws.proj, 0, bn);
         float[] residA = spec.residualPostLayerNorm() ? ws.ln1[s] : in;

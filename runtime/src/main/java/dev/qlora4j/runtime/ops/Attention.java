@@ -1,5 +1,8 @@
 package dev.qlora4j.runtime.ops;
 
+import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.quant.kernel.ScalarKernels;
+
 /**
  * Causal multi-head self-attention over a KV cache, fp32. New tokens at positions {@code [pos0, pos0 + n)} attend
  * to every cached position {@code ≤} their own. Scores are {@code q·k / √HS} (+ {@code slope_h · j} with ALiBi),
@@ -45,6 +48,17 @@ public final class Attention {
     public static void forwardHead(float[] qkv, int qkvOff, QkvLayout layout, float[] cacheK, float[] cacheV,
                                    int cacheOff, float[] out, int outOff, float[] lse, int lseOff, float[] slopes,
                                    int bi, int h, int n, int pos0, int maxT, int nh, int hs, float[] scores) {
+        forwardHead(SCALAR, qkv, qkvOff, layout, cacheK, cacheV, cacheOff, out, outOff, lse, lseOff, slopes, bi, h, n,
+                pos0, maxT, nh, hs, scores);
+    }
+
+    private static final Kernels SCALAR = new ScalarKernels();
+
+    /** As above, with the inner products and weighted sums on {@code k}'s (vector) kernels. */
+    public static void forwardHead(Kernels k, float[] qkv, int qkvOff, QkvLayout layout, float[] cacheK,
+                                   float[] cacheV, int cacheOff, float[] out, int outOff, float[] lse, int lseOff,
+                                   float[] slopes, int bi, int h, int n, int pos0, int maxT, int nh, int hs,
+                                   float[] scores) {
         int c = nh * hs;
         float scale = (float) (1.0 / Math.sqrt(hs));
         int kvBase = cacheOff + (bi * nh + h) * maxT * hs;
@@ -52,12 +66,10 @@ public final class Attention {
         for (int t = 0; t < n; t++) {
             int q = qkvOff + (bi * n + t) * 3 * c + layout.q(h, hs, c);
             int len = pos0 + t + 1;
+            k.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, scores, 0);
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < len; j++) {
-                int k = kvBase + j * hs;
-                float dot = 0f;
-                for (int d = 0; d < hs; d++) dot += qkv[q + d] * cacheK[k + d];
-                float s = dot * scale + slope * j;
+                float s = scores[j] + slope * j;
                 scores[j] = s;
                 if (s > max) max = s;
             }
@@ -68,13 +80,8 @@ public final class Attention {
                 sum += e;
             }
             float inv = 1f / sum;
-            int o = outOff + (bi * n + t) * c + h * hs;
-            for (int d = 0; d < hs; d++) out[o + d] = 0f;
-            for (int j = 0; j < len; j++) {
-                float p = scores[j] * inv;
-                int v = kvBase + j * hs;
-                for (int d = 0; d < hs; d++) out[o + d] += p * cacheV[v + d];
-            }
+            for (int j = 0; j < len; j++) scores[j] *= inv;
+            k.weightedRowSum(scores, 0, cacheV, kvBase, hs, hs, len, out, outOff + (bi * n + t) * c + h * hs, false);
             if (lse != null) lse[lseOff + (bi * nh + h) * n + t] = max + (float) Math.log(sum);
         }
     }

@@ -1,6 +1,7 @@
 package dev.qlora4j.runtime.ops;
 
 import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.Kernels;
 
 /**
  * Runs {@link Attention#forwardHead} for every (sequence, head) pair on the kernel pool, one tile per pair, each
@@ -10,11 +11,20 @@ public final class AttentionJob implements KernelPool.TileJob {
     private final float[][] scores; // threads × (maxContext)
     private float[] qkv, cacheK, cacheV, out, lse, slopes;
     private QkvLayout layout;
+    private Kernels kernels;
     private int n, pos0, maxT, nh, hs;
 
     public AttentionJob(int threads, int maxContext) {
         this.scores = new float[threads][maxContext];
     }
+
+    /** As below, on the scalar attention kernels. */
+    public void run(KernelPool pool, float[] qkv, QkvLayout layout, float[] cacheK, float[] cacheV, float[] out,
+                    float[] lse, float[] slopes, int b, int n, int pos0, int maxT, int nh, int hs) {
+        run(pool, SCALAR, qkv, layout, cacheK, cacheV, out, lse, slopes, b, n, pos0, maxT, nh, hs);
+    }
+
+    private static final Kernels SCALAR = new dev.qlora4j.quant.kernel.ScalarKernels();
 
     /**
      * @param qkv    (B, n, 3C)
@@ -22,8 +32,9 @@ public final class AttentionJob implements KernelPool.TileJob {
      * @param out    (B, n, C)
      * @param lse    (B, NH, n) or null
      */
-    public void run(KernelPool pool, float[] qkv, QkvLayout layout, float[] cacheK, float[] cacheV, float[] out,
+    public void run(KernelPool pool, Kernels kernels, float[] qkv, QkvLayout layout, float[] cacheK, float[] cacheV, float[] out,
                     float[] lse, float[] slopes, int b, int n, int pos0, int maxT, int nh, int hs) {
+        this.kernels = kernels;
         this.qkv = qkv;
         this.layout = layout;
         this.cacheK = cacheK;
@@ -46,7 +57,7 @@ public final class AttentionJob implements KernelPool.TileJob {
 
     @Override
     public void run(int tile, int slot) {
-        Attention.forwardHead(qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,
+        Attention.forwardHead(kernels, qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,
                 maxT, nh, hs, scores[slot]);
     }
 }

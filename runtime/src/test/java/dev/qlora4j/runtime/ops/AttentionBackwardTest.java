@@ -1,6 +1,9 @@
 package dev.qlora4j.runtime.ops;
 
 import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.KernelProvider;
+import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.quant.kernel.ScalarKernels;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -64,19 +67,26 @@ class AttentionBackwardTest {
         float[] slopes = alibi ? Alibi.slopes(nh) : null;
         if (alibi) for (int h = 0; h < nh; h++) slopes[h] *= 4; // make the bias matter at these short lengths
 
-        float[] cacheK = new float[b * nh * maxT * hs], cacheV = new float[b * nh * maxT * hs];
-        float[] out = new float[b * n * c], lse = new float[b * nh * n];
-        Attention.storeKv(qkv, 0, layout, cacheK, cacheV, 0, b, n, 0, maxT, nh, hs);
-        int threads = KernelPool.shared().threads();
-        new AttentionJob(threads, maxT).run(KernelPool.shared(), qkv, layout, cacheK, cacheV, out, lse, slopes, b, n, 0,
-                maxT, nh, hs);
-        float[] dqkv = new float[b * n * 3 * c];
-        java.util.Arrays.fill(dqkv, Float.NaN); // must be fully overwritten
-        new AttentionBackward(threads, n).run(KernelPool.shared(), dout, qkv, layout, cacheK, cacheV, lse, slopes, dqkv,
-                b, n, maxT, nh, hs);
+        for (Kernels kern : new Kernels[]{new ScalarKernels(), KernelProvider.get()}) {
+            float[] cacheK = new float[b * nh * maxT * hs], cacheV = new float[b * nh * maxT * hs];
+            float[] out = new float[b * n * c], lse = new float[b * nh * n];
+            Attention.storeKv(qkv, 0, layout, cacheK, cacheV, 0, b, n, 0, maxT, nh, hs);
+            int threads = KernelPool.shared().threads();
+            new AttentionJob(threads, maxT).run(KernelPool.shared(), kern, qkv, layout, cacheK, cacheV, out, lse,
+                    slopes, b, n, 0, maxT, nh, hs);
+            float[] dqkv = new float[b * n * 3 * c];
+            java.util.Arrays.fill(dqkv, Float.NaN); // must be fully overwritten
+            new AttentionBackward(threads, n).run(KernelPool.shared(), kern, dout, qkv, layout, cacheK, cacheV, lse,
+                    slopes, dqkv, b, n, maxT, nh, hs);
+            check(qkv, dout, dqkv, layout, slopes, b, n, nh, hs, alibi, kern.name());
+        }
+    }
 
+    static void check(float[] qkv, float[] dout, float[] dqkv, QkvLayout layout, float[] slopes, int b, int n, int nh,
+                      int hs, boolean alibi, String kern) {
+        int c = nh * hs;
         double[] qd = GradCheck.toDouble(qkv), dd = GradCheck.toDouble(dout);
-        String name = "attention " + layout + " B=" + b + " T=" + n + " NH=" + nh + " HS=" + hs + " alibi=" + alibi;
+        String name = "attention (" + kern + ") " + layout + " B=" + b + " T=" + n + " NH=" + nh + " HS=" + hs + " alibi=" + alibi;
         var eq = new GradCheck.Errors(name + " dq", 1e-3);
         var ek = new GradCheck.Errors(name + " dk", 1e-3);
         var ev = new GradCheck.Errors(name + " dv", 1e-3);

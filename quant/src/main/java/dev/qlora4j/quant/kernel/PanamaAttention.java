@@ -1,0 +1,91 @@
+package dev.qlora4j.quant.kernel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API twin of {@link AttentionKernels}: four keys per pass with independent FMA chains and one
+ * {@code reduceLanes} per key after the head-size loop; the weighted row sum keeps its accumulators across the
+ * value rows. Tails run scalar.
+ */
+final class PanamaAttention {
+    private final VectorWidth w;
+
+    PanamaAttention(VectorWidth w) {
+        this.w = w;
+    }
+
+    void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale, float[] out,
+                 int outOff) {
+        VectorSpecies<Float> sp = w.f();
+        int lanes = sp.length();
+        int nv = n - n % lanes;
+        int j = 0;
+        for (; j + 4 <= len; j += 4) {
+            int k0 = kOff + j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+            FloatVector a0 = FloatVector.zero(sp), a1 = a0, a2 = a0, a3 = a0;
+            for (int d = 0; d < nv; d += lanes) {
+                FloatVector qv = FloatVector.fromArray(sp, q, qOff + d);
+                a0 = qv.fma(FloatVector.fromArray(sp, k, k0 + d), a0);
+                a1 = qv.fma(FloatVector.fromArray(sp, k, k1 + d), a1);
+                a2 = qv.fma(FloatVector.fromArray(sp, k, k2 + d), a2);
+                a3 = qv.fma(FloatVector.fromArray(sp, k, k3 + d), a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (int d = nv; d < n; d++) {
+                float qd = q[qOff + d];
+                s0 += qd * k[k0 + d];
+                s1 += qd * k[k1 + d];
+                s2 += qd * k[k2 + d];
+                s3 += qd * k[k3 + d];
+            }
+            out[outOff + j] = s0 * scale;
+            out[outOff + j + 1] = s1 * scale;
+            out[outOff + j + 2] = s2 * scale;
+            out[outOff + j + 3] = s3 * scale;
+        }
+        for (; j < len; j++) {
+            int ko = kOff + j * stride;
+            FloatVector a = FloatVector.zero(sp);
+            for (int d = 0; d < nv; d += lanes) {
+                a = FloatVector.fromArray(sp, q, qOff + d).fma(FloatVector.fromArray(sp, k, ko + d), a);
+            }
+            float s = a.reduceLanes(VectorOperators.ADD);
+            for (int d = nv; d < n; d++) s += q[qOff + d] * k[ko + d];
+            out[outOff + j] = s * scale;
+        }
+    }
+
+    void weightedRowSum(float[] p, int pOff, float[] v, int vOff, int stride, int n, int len, float[] y, int yOff,
+                        boolean accumulate) {
+        VectorSpecies<Float> sp = w.f();
+        int lanes = sp.length();
+        int d = 0;
+        for (; d + 2 * lanes <= n; d += 2 * lanes) { // two vectors of the row per pass
+            FloatVector a0 = accumulate ? FloatVector.fromArray(sp, y, yOff + d) : FloatVector.zero(sp);
+            FloatVector a1 = accumulate ? FloatVector.fromArray(sp, y, yOff + d + lanes) : FloatVector.zero(sp);
+            for (int j = 0; j < len; j++) {
+                FloatVector pj = FloatVector.broadcast(sp, p[pOff + j]);
+                int vo = vOff + j * stride + d;
+                a0 = pj.fma(FloatVector.fromArray(sp, v, vo), a0);
+                a1 = pj.fma(FloatVector.fromArray(sp, v, vo + lanes), a1);
+            }
+            a0.intoArray(y, yOff + d);
+            a1.intoArray(y, yOff + d + lanes);
+        }
+        for (; d + lanes <= n; d += lanes) {
+            FloatVector a = accumulate ? FloatVector.fromArray(sp, y, yOff + d) : FloatVector.zero(sp);
+            for (int j = 0; j < len; j++) {
+                a = FloatVector.broadcast(sp, p[pOff + j]).fma(FloatVector.fromArray(sp, v, vOff + j * stride + d), a);
+            }
+            a.intoArray(y, yOff + d);
+        }
+        for (; d < n; d++) {
+            float s = accumulate ? y[yOff + d] : 0f;
+            for (int j = 0; j < len; j++) s += p[pOff + j] * v[vOff + j * stride + d];
+            y[yOff + d] = s;
+        }
+    }
+}
