@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# End-to-end inference benchmark (issue 3): GPT-2 124M-shaped random model, prompt processing of 512 tokens and
+# decode of 128, for F32, BF16, INT8 (LLM.int8) and NF4+DQ, each in its own JVM so peak RSS is per format; then the
+# PyTorch peer (fp32) when Debian's python3-torch is installed. Prints one JSON line per run.
+#   bench/run-inference.sh [repeats=3] [models-dir=/tmp/qlora-bench]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/find-jdk.sh"
+REPEATS="${1:-3}"
+MODELS="${2:-/tmp/qlora-bench}"
+cd "$ROOT"
+[ -f bench/target/benchmarks.jar ] || mvn -B -q -DskipTests -pl bench -am package
+JAVA=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx4g -cp bench/target/benchmarks.jar)
+"${JAVA[@]}" dev.qlora4j.bench.e2e.PrepareModels "$MODELS" 2>/dev/null
+for fmt in f32 bf16 int8 nf4; do
+  "${JAVA[@]}" dev.qlora4j.bench.e2e.InferenceBench "$MODELS/gpt2-124m-$fmt" --prompt 512 --decode 128 --repeats "$REPEATS" 2>/dev/null
+done
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  /usr/bin/python3 ../shared/peers/torch_gpt2_lora_bench.py --mode infer --dtype fp32 --batch 1 --seq 512 --threads 2 --last-logits || true
+fi
