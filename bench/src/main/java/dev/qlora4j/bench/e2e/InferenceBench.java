@@ -19,23 +19,25 @@ import java.util.SplittableRandom;
  * step); prints one JSON line with medians over the repeats and the peak RSS of this process.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
- *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8]</pre>
+ *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]</pre>
  */
 public final class InferenceBench {
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         int prompt = 512, decode = 128, repeats = 3;
-        String quant = "none";
+        String quant = "none", embeddings = "as-stored";
         for (int i = 1; i < args.length; i += 2) {
             switch (args[i]) {
                 case "--prompt" -> prompt = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decode = Integer.parseInt(args[i + 1]);
                 case "--repeats" -> repeats = Integer.parseInt(args[i + 1]);
                 case "--quant" -> quant = args[i + 1];
+                case "--embedding-dtype" -> embeddings = args[i + 1];
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
-        try (LoadedModel lm = ModelLoader.load(dir, LoadOptions.parse(quant), KernelProvider.get())) {
+        try (LoadedModel lm = ModelLoader.load(dir,
+                LoadOptions.parse(quant).withEmbeddings(LoadOptions.parseEmbeddings(embeddings)), KernelProvider.get())) {
             DecoderModel m = lm.model();
             int v = m.spec().v();
             int[] ids = new SplittableRandom(7).ints(prompt + decode, 0, v).toArray();
@@ -63,9 +65,9 @@ public final class InferenceBench {
             Arrays.sort(ppTps);
             Arrays.sort(tgTps);
             var w = m.weights().blocks()[0].qkv().weight();
-            System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
+            System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
                             + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"peak_rss_mib\":%.0f}%n",
-                    dir.getFileName(), quant, w.format(), m.kernels().name(), KernelPool.shared().threads(), prompt,
+                    dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), KernelPool.shared().threads(), prompt,
                     ppTps[repeats / 2], decode, tgTps[repeats / 2], PeakRss.mib());
         }
     }

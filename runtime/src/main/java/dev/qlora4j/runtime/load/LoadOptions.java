@@ -10,8 +10,20 @@ import dev.qlora4j.quant.weight.WeightFormat;
  * @param blocksize   block size for NF4/FP4 (and blockwise int8)
  * @param doubleQuant double-quantize NF4/FP4 scales (QLoRA's default)
  * @param maxContext  positions to allow for models without a position limit (BLOOM/ALiBi); GPT-2 uses n_positions
+ * @param embeddings  null: embeddings (and the tied LM head) as stored; F32/F16/BF16: converted at load
  */
-public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext) {
+public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext,
+                          WeightFormat embeddings) {
+
+    public LoadOptions {
+        if (embeddings != null && embeddings.isQuantized()) {
+            throw new IllegalArgumentException("embeddings stay unquantized (F32, F16 or BF16), not " + embeddings);
+        }
+    }
+
+    public LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext) {
+        this(quant, blocksize, doubleQuant, maxContext, null);
+    }
 
     public static LoadOptions asStored() {
         return new LoadOptions(null, 64, true, 2048);
@@ -20,6 +32,26 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
     public static LoadOptions quantized(WeightFormat format) {
         return new LoadOptions(format, format == WeightFormat.INT8_BLOCKWISE ? 4096 : 64,
                 format == WeightFormat.NF4 || format == WeightFormat.FP4, 2048);
+    }
+
+    public LoadOptions withEmbeddings(WeightFormat format) {
+        return new LoadOptions(quant, blocksize, doubleQuant, maxContext, format);
+    }
+
+    public LoadOptions withMaxContext(int positions) {
+        return new LoadOptions(quant, blocksize, doubleQuant, positions, embeddings);
+    }
+
+    /** Parses a command-line embedding dtype: f32, f16, bf16, or as-stored. */
+    public static WeightFormat parseEmbeddings(String dtype) {
+        return switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+            case "as-stored", "none" -> null;
+            case "f32", "float32" -> WeightFormat.F32;
+            case "f16", "float16" -> WeightFormat.F16;
+            case "bf16", "bfloat16" -> WeightFormat.BF16;
+            default -> throw new IllegalArgumentException("--embedding-dtype must be f32, f16, bf16 or as-stored; got '"
+                    + dtype + "'");
+        };
     }
 
     /** Parses a command-line value: nf4, fp4, int8 (LLM.int8 row-wise), int8-blockwise, none. */

@@ -3,6 +3,7 @@ package dev.qlora4j.runtime.load;
 import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.quant.safetensors.TensorInfo;
 import dev.qlora4j.quant.weight.BnbLayout;
+import dev.qlora4j.quant.weight.DenseConvert;
 import dev.qlora4j.quant.weight.DenseTranspose;
 import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.Quantizer;
@@ -68,8 +69,8 @@ public final class ModelLoader {
                     ln(md, p + "ln_2", eps),
                     linear(md, p + "mlp.c_fc", true, o, arena), linear(md, p + "mlp.c_proj", true, o, arena));
         }
-        return new DecoderWeights(spec, dense(md, "wte.weight"), dense(md, "wpe.weight"), null, blocks,
-                ln(md, "ln_f", eps));
+        return new DecoderWeights(spec, embedding(md, "wte.weight", o, arena), embedding(md, "wpe.weight", o, arena),
+                null, blocks, ln(md, "ln_f", eps));
     }
 
     private static DecoderWeights bloom(HfModelDir md, BloomConfig cfg, LoadOptions o, Arena arena) {
@@ -88,7 +89,7 @@ public final class ModelLoader {
                     linear(md, p + "mlp.dense_h_to_4h", false, o, arena),
                     linear(md, p + "mlp.dense_4h_to_h", false, o, arena));
         }
-        return new DecoderWeights(spec, dense(md, "word_embeddings.weight"), null,
+        return new DecoderWeights(spec, embedding(md, "word_embeddings.weight", o, arena), null,
                 ln(md, "word_embeddings_layernorm", eps), blocks, ln(md, "ln_f", eps));
     }
 
@@ -105,6 +106,12 @@ public final class ModelLoader {
 
     private static LayerNormParams ln(HfModelDir md, String prefix, float eps) {
         return new LayerNormParams(md.readFloats(prefix + ".weight"), md.readFloats(prefix + ".bias"), eps);
+    }
+
+    /** An embedding table as stored (zero-copy) or converted off-heap to the requested dtype. */
+    private static DenseWeight embedding(HfModelDir md, String name, LoadOptions o, Arena arena) {
+        DenseWeight w = dense(md, name);
+        return o.embeddings() == null ? w : DenseConvert.convert(w, o.embeddings(), arena);
     }
 
     /** An embedding table, zero-copy as stored (F32, F16 or BF16). */
