@@ -26,6 +26,10 @@ final class EvalCommand extends Subcommand {
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "UTF-8 text file.")
     Path data;
 
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "Apply a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors), e.g. from 'qlora train'.")
+    Path adapter;
+
     @Option(names = "--seq", paramLabel = "N", description = "Window length in tokens (default: the model's context, at most 1024).")
     Integer seq;
 
@@ -48,6 +52,7 @@ final class EvalCommand extends Subcommand {
             throw new CliError("--data " + data + ": not valid UTF-8 text");
         }
         try (LoadedModel lm = modelOptions.load()) {
+            if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             int window = seq != null ? seq : Math.min(1024, lm.model().spec().maxT());
             if (window < 2 || window > lm.model().spec().maxT()) {
                 throw new CliError("--seq must be in [2, " + lm.model().spec().maxT() + "], got " + window);

@@ -11,6 +11,7 @@ import picocli.CommandLine.Option;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 
 /** {@code qlora generate}: continue a prompt with KV-cache decoding, streaming tokens as they come. */
 @Command(name = "generate", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
@@ -22,6 +23,10 @@ final class GenerateCommand extends Subcommand {
 
     @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The text to continue.")
     String prompt;
+
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "Apply a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors), e.g. from 'qlora train'.")
+    Path adapter;
 
     @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "50", description = "At most N new tokens (default 50).")
     int maxNewTokens;
@@ -60,6 +65,7 @@ final class GenerateCommand extends Subcommand {
             throw new CliError(e.getMessage());
         }
         try (LoadedModel lm = modelOptions.load()) {
+            if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             Tokenizer tok = lm.tokenizer();
             int[] ids = tok.encode(prompt);
             if (ids.length == 0) throw new CliError("--prompt: the prompt encodes to no tokens");

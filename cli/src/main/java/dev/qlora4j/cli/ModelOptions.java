@@ -1,5 +1,7 @@
 package dev.qlora4j.cli;
 
+import dev.qlora4j.lora.adapter.AdapterException;
+import dev.qlora4j.lora.adapter.LoraModel;
 import dev.qlora4j.quant.kernel.KernelProvider;
 import dev.qlora4j.runtime.load.LoadOptions;
 import dev.qlora4j.runtime.load.LoadedModel;
@@ -15,16 +17,32 @@ final class ModelOptions {
             description = "Hugging Face model directory (GPT-2 or BLOOM), plain or written by 'qlora quantize'.")
     Path model;
 
-    @Option(names = "--quant", paramLabel = "TYPE", defaultValue = "none",
-            description = "Quantize dense linear weights at load: nf4, fp4, int8 or none (default: as stored; a "
-                    + "quantized directory is always used as stored).")
+    @Option(names = "--quant", paramLabel = "TYPE",
+            description = "Quantize dense linear weights at load: nf4, fp4, int8 or none (as stored). Default: nf4 "
+                    + "for train (QLoRA), none for the other commands; a quantized directory is always used as stored.")
     String quant;
 
     @Option(names = "--max-context", paramLabel = "N", defaultValue = "2048",
             description = "Positions to allow for models without a position limit (BLOOM), default 2048.")
     int maxContext;
 
+    @Option(names = "--embedding-dtype", paramLabel = "DTYPE", defaultValue = "as-stored",
+            description = "Hold the token embedding (and the tied LM head) as f32, f16 or bf16; default as-stored. "
+                    + "bf16 halves the bytes the LM head reads per generated token.")
+    String embeddingDtype;
+
     LoadedModel load() {
+        return load("none");
+    }
+
+    /** The --quant value in effect, {@code defaultQuant} when the flag was not given. */
+    String quantOr(String defaultQuant) {
+        return quant != null ? quant : defaultQuant;
+    }
+
+    /** Loads the model, quantizing as {@code --quant} says or else as {@code defaultQuant}. */
+    LoadedModel load(String defaultQuant) {
+        String quant = quantOr(defaultQuant);
         if (!Files.exists(model)) throw new CliError("--model " + model + ": no such directory");
         if (!Files.isDirectory(model)) throw new CliError("--model " + model + ": not a directory");
         LoadOptions o;
@@ -34,7 +52,26 @@ final class ModelOptions {
             throw new CliError(e.getMessage());
         }
         if (maxContext < 2) throw new CliError("--max-context must be at least 2, got " + maxContext);
-        o = new LoadOptions(o.quant(), o.blocksize(), o.doubleQuant(), maxContext);
+        try {
+            o = o.withMaxContext(maxContext).withEmbeddings(LoadOptions.parseEmbeddings(embeddingDtype));
+        } catch (IllegalArgumentException e) {
+            throw new CliError(e.getMessage());
+        }
         return ModelLoader.load(model, o, KernelProvider.get());
+    }
+
+    /**
+     * Loads a PEFT adapter onto the model for inference ({@code --adapter DIR} of generate and eval); adapter errors
+     * become one-line user errors naming the file.
+     */
+    static LoraModel loadAdapter(LoadedModel lm, Path adapter) {
+        if (!Files.exists(adapter)) throw new CliError("--adapter " + adapter + ": no such directory");
+        if (!Files.isDirectory(adapter)) throw new CliError("--adapter " + adapter + ": not a directory");
+        try {
+            return LoraModel.load(lm.model(), adapter, 0);
+        } catch (AdapterException e) {
+            String m = e.getMessage() == null ? e.toString() : e.getMessage();
+            throw new CliError("--adapter " + (m.startsWith(adapter.toString()) ? m : adapter + ": " + m), e);
+        }
     }
 }

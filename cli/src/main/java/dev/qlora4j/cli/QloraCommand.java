@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 import java.util.Properties;
 
 /**
- * The {@code qlora} command: {@code quantize}, {@code inspect}, {@code generate} and {@code eval} (train, merge and demo follow).
+ * The {@code qlora} command: {@code quantize}, {@code inspect}, {@code train}, {@code merge}, {@code generate} and {@code eval} (demo follows).
  * Exit codes: 0 success, 1 user error (message names the flag, path or file), 2 bad usage (unknown flag, bad flag
  * value), 70 internal error.
  */
@@ -17,7 +17,8 @@ import java.util.Properties;
         mixinStandardHelpOptions = true,
         versionProvider = QloraCommand.Version.class,
         description = "QLoRA fine-tuning on the CPU: 4/8-bit frozen base weights, fp32 LoRA adapters.",
-        subcommands = {QuantizeCommand.class, InspectCommand.class, GenerateCommand.class, EvalCommand.class,
+        subcommands = {QuantizeCommand.class, InspectCommand.class, TrainCommand.class, MergeCommand.class,
+                GenerateCommand.class, EvalCommand.class,
                 CommandLine.HelpCommand.class},
         modelTransformer = QloraCommand.Configure.class,
         usageHelpAutoWidth = true)

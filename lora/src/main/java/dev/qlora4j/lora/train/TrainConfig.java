@@ -203,10 +203,11 @@ public record TrainConfig(int batchSize, int seqLen, int gradAccum, int steps, d
                 maxGradNorm > 0 ? num(maxGradNorm) : "off", seed);
     }
 
-    private static String num(double v) {
-        return v == Math.rint(v) && Math.abs(v) < 1e6 ? Long.toString((long) v)
-                : Math.abs(v) >= 1e-3 ? String.format(Locale.ROOT, "%.4g", v).replaceAll("\\.?0+$", "")
-                : String.format(Locale.ROOT, "%.3g", v).replaceAll("\\.?0+e", "e");
+    /** 8, 0.003, 2e-04: short and exact enough for a log line. */
+    static String num(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e6) return Long.toString((long) v);
+        if (Math.abs(v) >= 1e-3) return String.format(Locale.ROOT, "%.4g", v).replaceAll("\\.?0+$", "");
+        return String.format(Locale.ROOT, "%.3e", v).replaceAll("\\.?0+e", "e");
     }
 
     private static void positive(String what, int v) {

@@ -33,7 +33,11 @@ final class PanamaDot {
         return switch (w) {
             case DenseWeight d -> switch (d.format()) {
                 case F32 -> f32(vw, d, row, x, xOff);
-                case BF16, F16 -> half(vw, d, row, x, xOff);
+                case BF16 -> bf16(vw, d, row, x, xOff);
+                case F16 -> { // auto-vectorized conversion (vcvtph2ps) into the row buffer, then the dense dot
+                    PanamaDequant.dense(vw, d, (long) row * d.cols(), d.cols(), rowBuf, 0);
+                    yield dense(vw, rowBuf, 0, x, xOff, d.cols());
+                }
                 default -> throw new AssertionError(d.format());
             };
             case FourBitWeight q -> q.cols() % q.blocksize() == 0 && q.blocksize() % (2 * vw.f().length()) == 0
@@ -84,17 +88,15 @@ final class PanamaDot {
         return sum;
     }
 
-    static float half(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
+    static float bf16(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
         VectorSpecies<Float> s = vw.f();
         int l = s.length(), k = d.cols(), j = 0;
         MemorySegment seg = d.data();
-        boolean bf16 = d.format() == dev.qlora4j.quant.weight.WeightFormat.BF16;
         long start = (long) row * k;
         FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
         for (; j + 2 * l <= k; j += 2 * l) {
             long o = (start + j) * 2;
-            FloatVector w0 = bf16 ? vw.bf16(seg, o) : vw.f16(seg, o);
-            FloatVector w1 = bf16 ? vw.bf16(seg, o + 2L * l) : vw.f16(seg, o + 2L * l);
+            FloatVector w0 = vw.bf16(seg, o), w1 = vw.bf16(seg, o + 2L * l);
             acc0 = w0.fma(FloatVector.fromArray(s, x, xOff + j), acc0);
             acc1 = w1.fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
         }

@@ -129,9 +129,12 @@ public final class PanamaKernels implements Kernels {
         }
     }
 
-    /** Splits M into chunks when there are too few column tiles to keep every thread busy. */
+    /**
+     * Splits M into chunks when there are fewer than 4 column tiles per thread: with the dynamic tile counter that
+     * is enough slack to rebalance when a thread is preempted, at the price of dequantizing the panel once per chunk.
+     */
     private int mChunks(int colTiles, int m) {
-        int want = (2 * pool.threads() + colTiles - 1) / colTiles;
+        int want = (4 * pool.threads() + colTiles - 1) / colTiles;
         return Math.max(1, Math.min(want, m / (4 * MicroKernel.MR)));
     }
 

@@ -58,9 +58,6 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
     /** {@code L} BF16 values at {@code byteOff} as floats. */
     abstract FloatVector bf16(MemorySegment seg, long byteOff);
 
-    /** {@code L} F16 raw bit patterns at {@code byteOff}, zero-extended into int lanes. */
-    abstract IntVector f16Bits(MemorySegment seg, long byteOff);
-
     /** {@code L} signed bytes at {@code byteOff} as floats. */
     abstract FloatVector s8(MemorySegment seg, long byteOff);
 
@@ -85,16 +82,6 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
         return p * l < 16 ? IntVector.fromArray(i(), tableBits, p * l) : IntVector.zero(i());
     }
 
-    /** F16 bits (zero-extended) to float: normals and subnormals by a power-of-two rescale, Inf/NaN patched. */
-    final FloatVector f16(MemorySegment seg, long byteOff) {
-        IntVector h = f16Bits(seg, byteOff);
-        IntVector mag = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
-        FloatVector v = mag.reinterpretAsFloats().mul(0x1p112f);
-        IntVector bits = v.reinterpretAsInts();
-        bits = bits.blend(mag.or(0x7f800000), h.and(0x7c00).compare(VectorOperators.EQ, 0x7c00));
-        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-    }
-
     static final class W128 extends VectorWidth {
         static final VectorSpecies<Float> F = FloatVector.SPECIES_128;
         static final VectorSpecies<Integer> I = IntVector.SPECIES_128;
@@ -112,11 +99,6 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
                     .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         }
 
-        @Override
-        IntVector f16Bits(MemorySegment seg, long byteOff) {
-            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
-                    .and(0xffff);
-        }
 
         @Override
         FloatVector s8(MemorySegment seg, long byteOff) {
@@ -157,11 +139,6 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
                     .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         }
 
-        @Override
-        IntVector f16Bits(MemorySegment seg, long byteOff) {
-            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
-                    .and(0xffff);
-        }
 
         @Override
         FloatVector s8(MemorySegment seg, long byteOff) {
@@ -202,11 +179,6 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
                     .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
         }
 
-        @Override
-        IntVector f16Bits(MemorySegment seg, long byteOff) {
-            return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, LE).convertShape(VectorOperators.S2I, I, 0))
-                    .and(0xffff);
-        }
 
         @Override
         FloatVector s8(MemorySegment seg, long byteOff) {
