@@ -135,6 +135,11 @@ final class TrainCommand extends Subcommand {
             description = "Seeds LoRA init, LoRA dropout, data order and the eval split (default 42).")
     long seed;
 
+    @Option(names = "--gradient-checkpointing", negatable = true, defaultValue = "false", fallbackValue = "true",
+            description = "Keep only each block's input and recompute the block during backward: much less "
+                    + "activation memory for about one extra forward pass; same numbers. Default off.")
+    boolean gradientCheckpointing;
+
     @Option(names = "--base-dropout", negatable = true, defaultValue = "false", fallbackValue = "true",
             description = "Apply the base model's dropouts (config.json) in training. Not implemented yet: only "
                     + "--no-base-dropout (the default) is accepted.")
@@ -227,7 +232,7 @@ final class TrainCommand extends Subcommand {
             o.println("training: " + cfg.summary());
             o.flush();
 
-            Trainer trainer = new Trainer(lora, train, eval, cfg);
+            Trainer trainer = new Trainer(lora, train, eval, cfg, gradientCheckpointing);
             if (ckpt != null) {
                 Checkpoint.State s = Checkpoint.restore(trainer, ckpt);
                 o.printf(Locale.ROOT, "resumed from %s at step %d/%d%n", ckpt, s.step(), cfg.steps());

@@ -87,6 +87,16 @@ public final class Trainer {
      * @param eval  held-out examples (same length), or null / empty for no evaluation
      */
     public Trainer(LoraModel lora, Examples train, Examples eval, TrainConfig cfg) throws DataException {
+        this(lora, train, eval, cfg, false);
+    }
+
+    /**
+     * @param gradientCheckpointing keep only each block's input and recompute the block in the backward pass: about
+     *                              one more forward of compute for roughly L times less activation memory; the
+     *                              numbers are the same
+     */
+    public Trainer(LoraModel lora, Examples train, Examples eval, TrainConfig cfg, boolean gradientCheckpointing)
+            throws DataException {
         if (lora.merged()) throw new IllegalArgumentException("cannot train a merged adapter; unmerge it first");
         if (!lora.attached()) throw new IllegalArgumentException("cannot train a detached adapter");
         this.lora = lora;
@@ -105,7 +115,8 @@ public final class Trainer {
         for (int i = 0; i < micro.length; i++) micro[i] = batches.newBatch();
         this.evalBatch = new Batch(b, t);
         int chunkRows = Math.min(b * t, 64);
-        this.ws = new Workspace(model.spec(), b, t, t, true, chunkRows);
+        this.ws = new Workspace(model.spec(), b, t, t,
+                gradientCheckpointing ? Workspace.Activations.CHECKPOINTED : Workspace.Activations.SAVED, chunkRows);
         this.cache = new KvCache(model.spec(), b, t);
         this.bwd = new DecoderBackward(model, b, t);
         this.head = new LmHeadLoss(model.kernels(), model.weights().wte(), ws.logits, ws.chunkRows);

@@ -1,19 +1,32 @@
 package dev.qlora4j.quant.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API twin of {@link AttentionKernels}: four keys per pass with independent FMA chains and one
- * {@code reduceLanes} per key after the head-size loop; the weighted row sum keeps its accumulators across the
- * value rows. Tails run scalar.
+ * lane sum per key after the head-size loop; the weighted row sum keeps its accumulators across the
+ * value rows. Tails run scalar. Lane sums use a fixed tree of lanewise adds rather than {@code reduceLanes}, whose
+ * order is unspecified and differs between the interpreter and C2: the same inputs always give the same bits.
  */
 final class PanamaAttention {
     private final VectorWidth w;
+    private final VectorShuffle<Float>[] halves; // rotate by L/2, L/4, ..., 1
 
+    @SuppressWarnings("unchecked")
     PanamaAttention(VectorWidth w) {
         this.w = w;
+        int lanes = w.f().length();
+        int steps = Integer.numberOfTrailingZeros(lanes);
+        halves = new VectorShuffle[steps];
+        for (int i = 0, k = lanes / 2; k >= 1; i++, k /= 2) halves[i] = VectorShuffle.iota(w.f(), k, 1, true);
+    }
+
+    /** Sum of the lanes in a fixed order (tree of lanewise adds): deterministic in every execution tier. */
+    private float sum(FloatVector v) {
+        for (VectorShuffle<Float> s : halves) v = v.add(v.rearrange(s));
+        return v.lane(0);
     }
 
     void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale, float[] out,
@@ -32,8 +45,8 @@ final class PanamaAttention {
                 a2 = qv.fma(FloatVector.fromArray(sp, k, k2 + d), a2);
                 a3 = qv.fma(FloatVector.fromArray(sp, k, k3 + d), a3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float s0 = sum(a0), s1 = sum(a1);
+            float s2 = sum(a2), s3 = sum(a3);
             for (int d = nv; d < n; d++) {
                 float qd = q[qOff + d];
                 s0 += qd * k[k0 + d];
@@ -52,7 +65,7 @@ final class PanamaAttention {
             for (int d = 0; d < nv; d += lanes) {
                 a = FloatVector.fromArray(sp, q, qOff + d).fma(FloatVector.fromArray(sp, k, ko + d), a);
             }
-            float s = a.reduceLanes(VectorOperators.ADD);
+            float s = sum(a);
             for (int d = nv; d < n; d++) s += q[qOff + d] * k[ko + d];
             out[outOff + j] = s * scale;
         }

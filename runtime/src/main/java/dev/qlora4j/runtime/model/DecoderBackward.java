@@ -39,6 +39,17 @@ public final class DecoderBackward {
         return ws.slot(layer);
     };
 
+    /**
+     * Gradient checkpointing: with a {@link Workspace.Activations#CHECKPOINTED} workspace, each block is re-run from
+     * its saved input just before its backward; with a SAVED workspace it reads the saved slot.
+     */
+    public BlockActivations recomputing() {
+        return (layer, ws, cache, b, n) -> {
+            if (ws.activations == Workspace.Activations.CHECKPOINTED) model.recomputeBlock(layer, ws, cache, b, n);
+            return SAVED.slotFor(layer, ws, cache, b, n);
+        };
+    }
+
     private final DecoderModel model;
     private final DecoderSpec spec;
     private final Kernels kernels;
@@ -52,7 +63,7 @@ public final class DecoderBackward {
     private final float[] dqkv; // (B, T, 3C)
     private final float[] dfc;  // (B, T, 4C) d loss / d GELU output, then (in place) d fc output
     private final AttentionBackward attention;
-    private BlockActivations activations = SAVED;
+    private BlockActivations activations; // recomputing() unless replaced
 
     // optional LayerNorm parameter gradients, accumulated (zero them with zeroLayerNormGrads)
     private float[][] dLn1Gamma, dLn1Beta, dLn2Gamma, dLn2Beta; // L × (C)
@@ -76,6 +87,7 @@ public final class DecoderBackward {
         dqkv = new float[bt * 3 * c];
         dfc = new float[bt * 4 * c];
         attention = new AttentionBackward(KernelPool.shared().threads(), t);
+        activations = recomputing();
     }
 
     public DecoderModel model() {
@@ -150,7 +162,7 @@ public final class DecoderBackward {
         }
         int c = spec.c(), bn = b * n, nl = spec.l();
         LayerNormParams lnF = model.weights().lnF();
-        LayerNorm.backward(dlnf, 0, ws.residual[ws.saveForBackward ? nl : 0], 0, lnF.gamma(), ws.lnfMean, ws.lnfRstd,
+        LayerNorm.backward(dlnf, 0, ws.residualAt(nl), 0, lnF.gamma(), ws.lnfMean, ws.lnfRstd,
                 0, dres, 0, dLnFGamma, dLnFBeta, bn, c, false);
         for (int l = nl - 1; l >= 0; l--) {
             int s = activations.slotFor(l, ws, cache, b, n);

@@ -52,11 +52,9 @@ public final class DecoderModel {
         embed(tokens, tokOff, b, n, pos0, ws.residual[0], ws.proj);
         for (int l = 0; l < spec.l(); l++) {
             int s = ws.slot(l);
-            float[] in = ws.residual[ws.saveForBackward ? l : 0];
-            float[] out = ws.residual[ws.saveForBackward ? l + 1 : 0];
-            blockForward(l, in, out, s, b, n, pos0, cache, ws);
+            blockForward(l, ws.residualAt(l), ws.residualAt(l + 1), s, b, n, pos0, cache, ws);
         }
-        float[] last = ws.residual[ws.saveForBackward ? spec.l() : 0];
+        float[] last = ws.residualAt(spec.l());
         LayerNorm.forward(last, 0, w.lnF().gamma(), w.lnF().beta(), w.lnF().eps(), ws.lnf, 0, ws.lnfMean,
                 ws.lnfRstd, 0, bn, c);
         cache.setLength(pos0 + n);
@@ -114,6 +112,16 @@ public final class DecoderModel {
         bw.mlpProj().forward(kernels, ws.gelu[s], 0, ws.proj, 0, bn);
         float[] residB = spec.residualPostLayerNorm() ? ws.ln2[s] : r2;
         for (int i = 0; i < bn * c; i++) out[i] = residB[i] + ws.proj[i];
+    }
+
+    /**
+     * Gradient checkpointing: re-runs block {@code l} of the last forward (from position 0) from its saved input
+     * {@code ws.residual[l]}, refilling slot {@link Workspace#slot} (0 when checkpointed) and the cache's K/V for the
+     * layer; the block output is discarded. Adapters' hooks run again, so they must be deterministic per step.
+     */
+    public void recomputeBlock(int l, Workspace ws, KvCache cache, int b, int n) {
+        if (!ws.saveForBackward) throw new IllegalStateException("recompute needs the residual stream of every layer");
+        blockForward(l, ws.residual[l], ws.proj, ws.slot(l), b, n, 0, cache, ws);
     }
 
     /**

@@ -4,14 +4,21 @@ import dev.qlora4j.runtime.ops.AttentionJob;
 
 /**
  * Activations for up to B×T tokens per call, allocated once from (B, T, spec) and reused every step (llm.c's
- * ActivationTensors). With {@code saveForBackward}, each layer keeps its own copies for the backward pass; otherwise
- * one set is shared by all layers.
+ * ActivationTensors). {@link Activations#SAVED}: each layer keeps its own copies for the backward pass;
+ * {@link Activations#CHECKPOINTED}: only the residual stream entering each layer is kept and the backward pass
+ * recomputes one block at a time into a single set (gradient checkpointing); {@link Activations#NONE}: inference, one
+ * set shared by all layers.
  */
 public final class Workspace {
+    /** What a forward pass keeps for a backward pass. */
+    public enum Activations { NONE, SAVED, CHECKPOINTED }
+
     public final int b, t, chunkRows;
+    public final Activations activations;
+    /** True when a backward pass can follow (SAVED or CHECKPOINTED). */
     public final boolean saveForBackward;
 
-    public final float[][] residual; // (L+1 | 2) × (B, T, C) stream entering each layer; last = final output
+    public final float[][] residual; // (L+1 | 1) × (B, T, C) stream entering each layer; last = final output
     public final float[][] ln1;      // (L | 1) × (B, T, C)
     public final float[][] ln1Mean;  // (L | 1) × (B, T)
     public final float[][] ln1Rstd;  // (L | 1) × (B, T)
@@ -32,13 +39,18 @@ public final class Workspace {
     public final AttentionJob attention; // per-thread attention scratch, re-armed every call
 
     public Workspace(DecoderSpec spec, int b, int t, int maxContext, boolean saveForBackward, int chunkRows) {
+        this(spec, b, t, maxContext, saveForBackward ? Activations.SAVED : Activations.NONE, chunkRows);
+    }
+
+    public Workspace(DecoderSpec spec, int b, int t, int maxContext, Activations activations, int chunkRows) {
         int threads = dev.qlora4j.quant.kernel.KernelPool.shared().threads();
         this.b = b;
         this.t = t;
-        this.saveForBackward = saveForBackward;
+        this.activations = activations;
+        this.saveForBackward = activations != Activations.NONE;
         this.chunkRows = chunkRows;
-        int c = spec.c(), bt = b * t, nl = saveForBackward ? spec.l() : 1;
-        residual = new float[saveForBackward ? spec.l() + 1 : 2][bt * c];
+        int c = spec.c(), bt = b * t, nl = activations == Activations.SAVED ? spec.l() : 1;
+        residual = new float[saveForBackward ? spec.l() + 1 : 1][bt * c];
         ln1 = new float[nl][bt * c];
         ln1Mean = new float[nl][bt];
         ln1Rstd = new float[nl][bt];
@@ -59,8 +71,13 @@ public final class Workspace {
         attention = new AttentionJob(threads, maxContext);
     }
 
-    /** Index of layer l's saved buffers. */
+    /** Index of layer l's activation buffers (0 unless every layer keeps its own). */
     public int slot(int l) {
-        return saveForBackward ? l : 0;
+        return activations == Activations.SAVED ? l : 0;
+    }
+
+    /** The residual stream entering layer l (l = L: the final output before ln_f). */
+    public float[] residualAt(int l) {
+        return saveForBackward ? residual[l] : residual[0];
     }
 }
