@@ -1,5 +1,6 @@
 package dev.qlora4j.lora.adapter;
 
+import dev.qlora4j.runtime.config.PythonJson;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,5 +1,6 @@
 package dev.qlora4j.lora.adapter;
 
+import dev.qlora4j.runtime.config.PythonJson;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

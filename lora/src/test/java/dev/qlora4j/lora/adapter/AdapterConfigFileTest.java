@@ -1,5 +1,6 @@
 package dev.qlora4j.lora.adapter;
 
+import dev.qlora4j.runtime.config.PythonJson;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -1,5 +1,6 @@
 package dev.qlora4j.runtime.quantize;
 
+import dev.qlora4j.runtime.config.PythonJson;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -284,7 +285,7 @@ public final class CheckpointQuantizer {
         JsonNode config = JSON.readTree(configFile.toFile());
         if (!(config instanceof ObjectNode obj)) throw new QuantizeException(configFile + ": not a JSON object");
         obj.set("quantization_config", JSON.valueToTree(quantizationConfig(options)));
-        Files.writeString(tmp.resolve(HfModelDir.CONFIG), PythonJson.dumps(obj), StandardCharsets.UTF_8);
+        Files.writeString(tmp.resolve(HfModelDir.CONFIG), PythonJson.dumps(obj) + "\n", StandardCharsets.UTF_8);
         for (String f : files) Files.copy(modelDir.resolve(f), tmp.resolve(f));
     }
 

@@ -1,4 +1,4 @@
-package dev.qlora4j.lora.adapter;
+package dev.qlora4j.runtime.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.qlora4j.quant.weight.BnbLayout;
@@ -13,12 +13,12 @@ import java.util.Map;
  * ({@code 0.05}, {@code 1e-05}, {@code 16.0}), {@code {}} and {@code []} for empty containers. PEFT writes
  * adapter_config.json this way (no trailing newline); transformers writes config.json the same plus a newline.
  */
-final class PythonJson {
+public final class PythonJson {
 
     private PythonJson() {
     }
 
-    static String dumps(JsonNode node) {
+    public static String dumps(JsonNode node) {
         StringBuilder sb = new StringBuilder(1024);
         write(sb, node, 0);
         return sb.toString();
@@ -77,7 +77,7 @@ final class PythonJson {
     }
 
     /** json.dumps' string with ensure_ascii=True. */
-    static void string(StringBuilder sb, String s) {
+    public static void string(StringBuilder sb, String s) {
         sb.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -99,7 +99,7 @@ final class PythonJson {
     }
 
     /** Python orders str keys by code point; Java's compareTo orders by UTF-16 unit. */
-    static int compareCodePoints(String a, String b) {
+    public static int compareCodePoints(String a, String b) {
         int i = 0, j = 0;
         while (i < a.length() && j < b.length()) {
             int ca = a.codePointAt(i), cb = b.codePointAt(j);
