@@ -1,6 +1,8 @@
 package dev.qlora4j.lora.adapter;
 
 import dev.qlora4j.lora.params.ParamBuffer;
+import dev.qlora4j.quant.kernel.KernelProvider;
+import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.runtime.model.LinearHook;
 
 /**
@@ -16,7 +18,12 @@ import dev.qlora4j.runtime.model.LinearHook;
  * {@code (seed, module index, step, row, column)}: the same step gives the same mask in forward, in a recomputed
  * forward and in backward, with nothing stored. Advance {@link #setStep} once per micro-batch.
  *
- * <p>No allocation per call: the two row scratch arrays are sized from {@code in} at construction.
+ * <p>The work runs in {@link LoraHookJobs}: the {@link Kernels} row primitives ({@code dotRows},
+ * {@code weightedRowSum}) on the shared {@link dev.qlora4j.quant.kernel.KernelPool}, parallel over row blocks for the
+ * per-row products and over column blocks for {@code dA} and {@code dB}. Every output element is written by one tile
+ * in a fixed order, so results are deterministic and do not depend on the thread count. The plain loops of
+ * {@link #forwardReference} and {@link #backwardReference} are the scalar reference (tests). No allocation per call
+ * once the scratch has grown to the largest batch seen.
  */
 public final class LoraHook implements LinearHook {
     private final String path;
@@ -28,22 +35,34 @@ public final class LoraHook implements LinearHook {
     private final ParamBuffer.Slice a; // (r, in)
     private final ParamBuffer.Slice b; // (out, r)
     private final long seedBase;
-
-    private final float[] xd;    // (in) dropped-out input row
-    private final float[] mask;  // (in) 0 or 1/(1-p) for the current row
-    private final float[] dxd;   // (in) Aᵀ·g for the current row
-    private final float[] u;     // (r)
-    private final float[] g;     // (r)
+    private final LoraHookJobs jobs;
 
     private boolean enabled = true;
     private boolean training;
     private long step;
 
     /**
+     * With the process-wide kernels ({@link KernelProvider#get()}).
+     *
      * @param index the module's position among the adapter's modules (decorrelates dropout masks)
      */
     public LoraHook(String path, int in, int out, int r, double alpha, boolean rslora, double dropout, ParamBuffer buf,
                     ParamBuffer.Slice a, ParamBuffer.Slice b, long seed, int index) {
+        this(path, in, out, r, alpha, rslora, dropout, buf, a, b, seed, index, KernelProvider.get());
+    }
+
+    /**
+     * @param index   the module's position among the adapter's modules (decorrelates dropout masks)
+     * @param kernels the row primitives to compute with (the model's)
+     */
+    public LoraHook(String path, int in, int out, int r, double alpha, boolean rslora, double dropout, ParamBuffer buf,
+                    ParamBuffer.Slice a, ParamBuffer.Slice b, long seed, int index, Kernels kernels) {
+        this(path, in, out, r, alpha, rslora, dropout, buf, a, b, seed, index, new LoraHookJobs(kernels));
+    }
+
+    /** @param jobs compute and scratch, shared by the hooks of one model (they never run at the same time) */
+    LoraHook(String path, int in, int out, int r, double alpha, boolean rslora, double dropout, ParamBuffer buf,
+             ParamBuffer.Slice a, ParamBuffer.Slice b, long seed, int index, LoraHookJobs jobs) {
         if (a.length() != r * in) throw new IllegalArgumentException(path + ": lora_A slice " + a.shapeString() + " is not [" + r + ", " + in + "]");
         if (b.length() != out * r) throw new IllegalArgumentException(path + ": lora_B slice " + b.shapeString() + " is not [" + out + ", " + r + "]");
         this.path = path;
@@ -57,11 +76,7 @@ public final class LoraHook implements LinearHook {
         this.a = a;
         this.b = b;
         this.seedBase = mix(seed * 0x9E3779B97F4A7C15L + index * 0xC2B2AE3D27D4EB4FL + 0x165667B19E3779F9L);
-        this.xd = new float[in];
-        this.mask = new float[in];
-        this.dxd = new float[in];
-        this.u = new float[r];
-        this.g = new float[r];
+        this.jobs = jobs;
     }
 
     public String path() {
@@ -128,9 +143,27 @@ public final class LoraHook implements LinearHook {
         this.step = step;
     }
 
+    /** Whether dropout applies now (training mode and p > 0). */
+    boolean dropping() {
+        return training && dropout > 0;
+    }
+
     @Override
     public void forward(float[] x, int xOff, float[] y, int yOff, int m) {
+        if (!enabled || m <= 0) return;
+        jobs.forward(this, x, xOff, y, yOff, m);
+    }
+
+    @Override
+    public void backward(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int m) {
+        if (!enabled || m <= 0) return;
+        jobs.backward(this, x, xOff, dy, dyOff, dx, dxOff, m);
+    }
+
+    /** The scalar reference of {@link #forward}: plain loops, one row at a time (tests compare against it). */
+    void forwardReference(float[] x, int xOff, float[] y, int yOff, int m) {
         if (!enabled) return;
+        float[] xd = new float[in], u = new float[r];
         float[] p = buf.params();
         int aOff = a.offset(), bOff = b.offset();
         boolean drop = training && dropout > 0;
@@ -138,7 +171,7 @@ public final class LoraHook implements LinearHook {
             float[] src = x;
             int so = xOff + row * in;
             if (drop) {
-                dropRow(x, so, row);
+                dropRow(x, so, row, xd, 0, null, 0);
                 src = xd;
                 so = 0;
             }
@@ -153,9 +186,10 @@ public final class LoraHook implements LinearHook {
         }
     }
 
-    @Override
-    public void backward(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int m) {
+    /** The scalar reference of {@link #backward}: plain loops, one row at a time (tests compare against it). */
+    void backwardReference(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int m) {
         if (!enabled) return;
+        float[] xd = new float[in], mask = new float[in], dxd = new float[in], u = new float[r], g = new float[r];
         float[] p = buf.params(), gr = buf.grads();
         int aOff = a.offset(), bOff = b.offset();
         boolean drop = training && dropout > 0;
@@ -163,7 +197,7 @@ public final class LoraHook implements LinearHook {
             float[] src = x;
             int so = xOff + row * in;
             if (drop) {
-                dropRow(x, so, row);
+                dropRow(x, so, row, xd, 0, mask, 0);
                 src = xd;
                 so = 0;
             }
@@ -199,24 +233,27 @@ public final class LoraHook implements LinearHook {
         }
     }
 
-    /** Fills {@code mask} and {@code xd = x ⊙ mask} for one row. */
-    private void dropRow(float[] x, int off, int row) {
+    /**
+     * The dropout of one row {@code row} of {@code x} (at {@code off}): {@code xd = x ⊙ mask} into {@code xd} at
+     * {@code xdOff}, and the mask (0 or 1/(1-p)) into {@code mask} at {@code maskOff} unless {@code mask} is null.
+     */
+    void dropRow(float[] x, int off, int row, float[] xd, int xdOff, float[] mask, int maskOff) {
         float keepScale = dropout >= 1f ? 0f : 1f / (1f - dropout);
         long threshold = (long) Math.floor((double) dropout * (1L << 24));
         long base = mix(seedBase ^ (step * 0xD6E8FEB86659FD93L)) + (long) row * in;
         for (int i = 0; i < in; i++) {
             long h = mix(base + i) >>> 40; // 24 uniform bits
             float mk = h >= threshold ? keepScale : 0f;
-            mask[i] = mk;
-            xd[i] = x[off + i] * mk;
+            if (mask != null) mask[maskOff + i] = mk;
+            xd[xdOff + i] = x[off + i] * mk;
         }
     }
 
     /** The dropout mask of {@code row} at the current step (1/(1-p) kept, 0 dropped), for tests. */
     float[] maskOf(int row) {
-        float[] tmp = new float[in];
-        dropRow(tmp, 0, row);
-        return mask.clone();
+        float[] mask = new float[in];
+        dropRow(new float[in], 0, row, new float[in], 0, mask, 0);
+        return mask;
     }
 
     /** Dot product with four independent accumulators (no FMA chain through one register). */

@@ -115,11 +115,15 @@ public final class LoraModel implements AutoCloseable {
         }
         ParamBuffer buf = pb.build();
         List<LoraHook> hooks = new ArrayList<>();
+        // one compute + scratch for all hooks: the model runs its linears one at a time
+        LoraHookJobs jobs = new LoraHookJobs(model.kernels() != null ? model.kernels()
+                : dev.qlora4j.quant.kernel.KernelProvider.get());
         for (int i = 0; i < targeted.size(); i++) {
             Linear l = targeted.get(i);
             int r = slices.get(i)[0].shape()[0];
             LoraHook h = new LoraHook(l.path(), l.in(), l.out(), r, TargetMatcher.alpha(effective, l.path()),
-                    effective.useRslora(), effective.loraDropout(), buf, slices.get(i)[0], slices.get(i)[1], seed, i);
+                    effective.useRslora(), effective.loraDropout(), buf, slices.get(i)[0], slices.get(i)[1], seed, i,
+                    jobs);
             hooks.add(h);
         }
         for (int i = 0; i < targeted.size(); i++) targeted.get(i).addHook(hooks.get(i));

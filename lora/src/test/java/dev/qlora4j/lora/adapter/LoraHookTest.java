@@ -1,6 +1,8 @@
 package dev.qlora4j.lora.adapter;
 
 import dev.qlora4j.lora.params.ParamBuffer;
+import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.quant.kernel.KernelProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -23,13 +25,20 @@ class LoraHookTest {
     }
 
     static Setup setup(int in, int out, int r, double alpha, boolean rslora, double dropout, long seed) {
+        return setup(in, out, r, alpha, rslora, dropout, seed, null);
+    }
+
+    /** @param jobs the compute to use, or null for the public constructor's (process-wide kernels) */
+    static Setup setup(int in, int out, int r, double alpha, boolean rslora, double dropout, long seed,
+                       LoraHookJobs jobs) {
         ParamBuffer.Builder pb = ParamBuffer.builder();
         ParamBuffer.Slice a = pb.add("m.lora_A.weight", true, r, in);
         ParamBuffer.Slice b = pb.add("m.lora_B.weight", true, out, r);
         ParamBuffer buf = pb.build();
         SplittableRandom rnd = new SplittableRandom(seed);
         for (int i = 0; i < buf.size(); i++) buf.params()[i] = (float) (rnd.nextDouble() * 2 - 1);
-        LoraHook h = new LoraHook("m", in, out, r, alpha, rslora, dropout, buf, a, b, 7, 0);
+        LoraHook h = jobs == null ? new LoraHook("m", in, out, r, alpha, rslora, dropout, buf, a, b, 7, 0)
+                : new LoraHook("m", in, out, r, alpha, rslora, dropout, buf, a, b, 7, 0, jobs);
         return new Setup(h, buf, in, out, r);
     }
 
@@ -165,5 +174,71 @@ class LoraHookTest {
         assertArrayEquals(y0, y);
         assertArrayEquals(new float[10], dx);
         for (float g : s.buf.grads()) assertTrue(g == 0f);
+    }
+
+    /** Shapes off every tile and vector boundary: M not a multiple of the row tile, in/out spanning several column tiles. */
+    @ParameterizedTest(name = "kernels={0} in={1} out={2} r={3} M={4} dropout={5} threads={6}")
+    @CsvSource({"panama,133,301,8,37,0,1", "panama,133,301,8,37,0,3", "panama,257,129,3,50,0.3,2",
+            "panama,768,2304,8,35,0.1,2", "panama,31,7,1,17,0,2", "scalar,133,301,8,37,0.2,2", "scalar,5,300,2,1,0,2"})
+    void parallelPathMatchesScalarReference(String kernels, int in, int out, int r, int m, double dropout,
+                                            int threads) {
+        KernelPool pool = new KernelPool(threads);
+        LoraHookJobs jobs = new LoraHookJobs(KernelProvider.create(kernels), pool);
+        Setup s = setup(in, out, r, 16, false, dropout, 21, jobs);
+        s.hook.setTraining(true);
+        s.hook.setStep(3);
+        int xOff = 5, yOff = 3, dyOff = 7, dxOff = 2; // offsets are honoured
+        float[] x = random(xOff + m * in, 31), y = random(yOff + m * out, 32), dy = random(dyOff + m * out, 33);
+        float[] dx = random(dxOff + m * in, 34);
+        float[] grads0 = random(s.buf.size(), 35); // accumulates into existing grads
+        float[] yRef = y.clone(), dxRef = dx.clone();
+
+        System.arraycopy(grads0, 0, s.buf.grads(), 0, grads0.length);
+        s.hook.forwardReference(x, xOff, yRef, yOff, m);
+        s.hook.backwardReference(x, xOff, dy, dyOff, dxRef, dxOff, m);
+        float[] gRef = s.buf.grads().clone();
+
+        System.arraycopy(grads0, 0, s.buf.grads(), 0, grads0.length);
+        s.hook.forward(x, xOff, y, yOff, m);
+        s.hook.backward(x, xOff, dy, dyOff, dx, dxOff, m);
+        float[] g = s.buf.grads().clone();
+
+        assertClose(yRef, y, "y");
+        assertClose(dxRef, dx, "dx");
+        assertClose(gRef, g, "grads");
+
+        // deterministic: the same call again gives the same bits, and so does another thread count
+        float[] yA = random(yOff + m * out, 32), yB = yA.clone(), dxA = random(dxOff + m * in, 34), dxB = dxA.clone();
+        System.arraycopy(grads0, 0, s.buf.grads(), 0, grads0.length);
+        s.hook.forward(x, xOff, yA, yOff, m);
+        s.hook.backward(x, xOff, dy, dyOff, dxA, dxOff, m);
+        float[] gA = s.buf.grads().clone();
+        KernelPool other = new KernelPool(threads == 1 ? 2 : 1);
+        Setup t = setup(in, out, r, 16, false, dropout, 21, new LoraHookJobs(jobs.kernels(), other));
+        t.hook.setTraining(true);
+        t.hook.setStep(3);
+        System.arraycopy(grads0, 0, t.buf.grads(), 0, grads0.length);
+        t.hook.forward(x, xOff, yB, yOff, m);
+        t.hook.backward(x, xOff, dy, dyOff, dxB, dxOff, m);
+        assertArrayEquals(y, yA, "forward repeatable");
+        assertArrayEquals(dx, dxA, "dx repeatable");
+        assertArrayEquals(g, gA, "grads repeatable");
+        assertArrayEquals(yA, yB, "forward independent of thread count");
+        assertArrayEquals(dxA, dxB, "dx independent of thread count");
+        assertArrayEquals(gA, t.buf.grads(), "grads independent of thread count");
+    }
+
+    /** |got - want| ≤ 1e-5 · (|want| + rms(want)): relative, with the array's scale as the floor. */
+    static void assertClose(float[] want, float[] got, String what) {
+        assertEquals(want.length, got.length, what + " length");
+        double ss = 0;
+        for (float v : want) ss += (double) v * v;
+        double rms = Math.sqrt(ss / Math.max(1, want.length));
+        for (int i = 0; i < want.length; i++) {
+            double tol = 1e-5 * (Math.abs(want[i]) + rms);
+            if (!(Math.abs(want[i] - got[i]) <= tol)) {
+                fail(what + "[" + i + "]: reference " + want[i] + ", parallel " + got[i] + " (tolerance " + tol + ")");
+            }
+        }
     }
 }
