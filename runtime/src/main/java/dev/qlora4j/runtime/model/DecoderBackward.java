@@ -4,6 +4,7 @@ import dev.qlora4j.quant.kernel.KernelPool;
 import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.runtime.ops.Alibi;
 import dev.qlora4j.runtime.ops.AttentionBackward;
+import dev.qlora4j.runtime.ops.Elementwise;
 import dev.qlora4j.runtime.ops.Gelu;
 import dev.qlora4j.runtime.ops.LayerNorm;
 import dev.qlora4j.runtime.ops.LmHeadLoss;
@@ -257,6 +258,6 @@ public final class DecoderBackward {
 
     /** dst += src over n floats. */
     private static void add(float[] src, float[] dst, int n) {
-        for (int i = 0; i < n; i++) dst[i] += src[i];
+        Elementwise.add(dst, 0, src, 0, dst, 0, n);
     }
 }

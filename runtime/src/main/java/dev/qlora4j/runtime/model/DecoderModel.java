@@ -4,6 +4,7 @@ import dev.qlora4j.quant.kernel.KernelPool;
 import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.runtime.ops.Alibi;
 import dev.qlora4j.runtime.ops.Attention;
+import dev.qlora4j.runtime.ops.Elementwise;
 import dev.qlora4j.runtime.ops.Gelu;
 import dev.qlora4j.runtime.ops.LayerNorm;
 import dev.qlora4j.runtime.ops.QkvLayout;
@@ -103,7 +104,7 @@ public final class DecoderModel {
         bw.attnProj().forward(kernels, ws.att[s], 0, ws.proj, 0, bn);
         float[] residA = spec.residualPostLayerNorm() ? ws.ln1[s] : in;
         float[] r2 = ws.resid2[s];
-        for (int i = 0; i < bn * c; i++) r2[i] = residA[i] + ws.proj[i];
+        Elementwise.add(residA, 0, ws.proj, 0, r2, 0, bn * c);
         // MLP sub-block
         LayerNorm.forward(r2, 0, bw.ln2().gamma(), bw.ln2().beta(), bw.ln2().eps(), ws.ln2[s], 0, ws.ln2Mean[s],
                 ws.ln2Rstd[s], 0, bn, c);
@@ -111,7 +112,7 @@ public final class DecoderModel {
         Gelu.forward(ws.fc[s], 0, ws.gelu[s], 0, bn * 4 * c);
         bw.mlpProj().forward(kernels, ws.gelu[s], 0, ws.proj, 0, bn);
         float[] residB = spec.residualPostLayerNorm() ? ws.ln2[s] : r2;
-        for (int i = 0; i < bn * c; i++) out[i] = residB[i] + ws.proj[i];
+        Elementwise.add(residB, 0, ws.proj, 0, out, 0, bn * c);
     }
 
     /**

@@ -13,14 +13,24 @@ import dev.qlora4j.quant.kernel.ScalarKernels;
  *
  * <p>Scores are recomputed with the same {@link Kernels#dotRows} the forward used, so they match it bit for bit.
  *
+ * <p>Every inner product and weighted sum runs on {@link Kernels#dotRows} / {@link Kernels#weightedRowSum}: queries
+ * are taken in blocks of {@link #BLOCK}; each query t gives its rows p_t·, dp_t· (dotRows), ds_t· and
+ * {@code dq_t = Σ_j ds_tj·k_j} (weightedRowSum), and stores p_t· and ds_t· transposed into (key, query-in-block)
+ * scratch; then every key j seen so far gets {@code dk_j += Σ_t ds_tj·q_t} and {@code dv_j += Σ_t p_tj·dout_t} over
+ * the block's queries {@code t ≥ j} (weightedRowSum over rows of qkv / datt). The first block that reaches key j
+ * overwrites its dk, dv.
+ *
  * <p>One instance per backward workspace: runs every (sequence, head) pair as one tile on the kernel pool, each
- * thread with its own two score rows; re-armed every call, nothing allocated per step. A tile writes only its own
- * head's q, k, v columns of its own sequence, so tiles never race.
+ * thread with its own scratch ({@link #scratchSize}); re-armed every call, nothing allocated per step. A tile writes
+ * only its own head's q, k, v columns of its own sequence, so tiles never race, and no value depends on which thread
+ * ran it.
  */
 public final class AttentionBackward implements KernelPool.TileJob {
     private static final Kernels SCALAR = new ScalarKernels();
-    private final float[][] scratch; // threads × (2·maxContext): p row | dp row
-    private final int maxContext;
+    /** Queries per block (see the class comment). */
+    static final int BLOCK = 64;
+    private final float[][] scratch; // threads × scratchSize(maxContext, block)
+    private final int maxContext, block;
     private float[] datt, qkv, cacheK, cacheV, lse, slopes, dqkv;
     private QkvLayout layout;
     private Kernels kernels;
@@ -28,7 +38,8 @@ public final class AttentionBackward implements KernelPool.TileJob {
 
     public AttentionBackward(int threads, int maxContext) {
         this.maxContext = maxContext;
-        this.scratch = new float[threads][2 * maxContext];
+        this.block = Math.max(1, Math.min(BLOCK, maxContext));
+        this.scratch = new float[threads][scratchSize(maxContext, block)];
     }
 
     /** As below, on the scalar attention kernels. */
@@ -74,53 +85,80 @@ public final class AttentionBackward implements KernelPool.TileJob {
     @Override
     public void run(int tile, int slot) {
         backwardHead(kernels, datt, qkv, layout, cacheK, cacheV, lse, slopes, dqkv, tile / nh, tile % nh, n, maxT, nh, hs,
-                scratch[slot], 0, scratch[slot], maxContext);
+                scratch[slot], Math.min(block, n));
+    }
+
+    /** Floats of scratch {@link #backwardHead(Kernels, float[], float[], QkvLayout, float[], float[], float[], float[],
+     * float[], int, int, int, int, int, int, float[], int) backwardHead} needs for n positions in blocks of block. */
+    public static int scratchSize(int n, int block) {
+        return 2 * n + 2 * n * block;
+    }
+
+    /**
+     * Backward for sequence {@code bi}, head {@code h}, all n queries; overwrites head h's q, k and v columns of
+     * sequence bi in dqkv. Allocates its scratch: the pool path ({@link #run}) uses the overload below.
+     *
+     * @param p  unused (kept for the signature)
+     * @param dp unused
+     */
+    public static void backwardHead(Kernels kern, float[] datt, float[] qkv, QkvLayout layout, float[] cacheK,
+                                    float[] cacheV, float[] lse, float[] slopes, float[] dqkv, int bi, int h, int n,
+                                    int maxT, int nh, int hs, float[] p, int pOff, float[] dp, int dpOff) {
+        int block = Math.max(1, Math.min(BLOCK, n));
+        backwardHead(kern, datt, qkv, layout, cacheK, cacheV, lse, slopes, dqkv, bi, h, n, maxT, nh, hs,
+                new float[scratchSize(n, block)], block);
     }
 
     /**
      * Backward for sequence {@code bi}, head {@code h}, all n queries; overwrites head h's q, k and v columns of
      * sequence bi in dqkv.
      *
-     * @param p  scratch (≥ n) at pOff: scores, then probabilities
-     * @param dp scratch (≥ n) at dpOff: dp, then ds
+     * @param s     scratch, at least {@link #scratchSize scratchSize(n, block)} floats: p row | dp row (n each), then
+     *              p and ds transposed (n keys × block queries each)
+     * @param block queries per block, ≥ 1
      */
     public static void backwardHead(Kernels kern, float[] datt, float[] qkv, QkvLayout layout, float[] cacheK,
                                     float[] cacheV, float[] lse, float[] slopes, float[] dqkv, int bi, int h, int n,
-                                    int maxT, int nh, int hs, float[] p, int pOff, float[] dp, int dpOff) {
+                                    int maxT, int nh, int hs, float[] s, int block) {
         int c = nh * hs, c3 = 3 * c;
         float scale = (float) (1.0 / Math.sqrt(hs));
         int kvBase = (bi * nh + h) * maxT * hs; // (maxT, HS) of this (sequence, head)
         float slope = slopes == null ? 0f : slopes[h];
-        int qo = layout.q(h, hs, c), ko = layout.k(h, hs, c), vo = layout.v(h, hs, c);
-        for (int t = 0; t < n; t++) { // dk, dv accumulate over queries; dq is written whole below
-            int row = (bi * n + t) * c3;
-            java.util.Arrays.fill(dqkv, row + ko, row + ko + hs, 0f);
-            java.util.Arrays.fill(dqkv, row + vo, row + vo + hs, 0f);
-        }
-        for (int t = 0; t < n; t++) {
-            int q = (bi * n + t) * c3 + qo;          // q_t in qkv, dq_t in dqkv
-            int o = (bi * n + t) * c + h * hs;        // dout_t in datt (B, n, C)
-            float l = lse[(bi * nh + h) * n + t];
-            int len = t + 1;
-            kern.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, p, pOff);  // p = scale·q·k_j, as forward
-            kern.dotRows(datt, o, cacheV, kvBase, hs, hs, len, 1f, dp, dpOff); // dp_j = dout·v_j
-            float dsum = 0f; // D_t
-            for (int j = 0; j < len; j++) {
-                float pj = (float) Math.exp(p[pOff + j] + slope * j - l);
-                p[pOff + j] = pj;
-                dsum += pj * dp[dpOff + j];
-            }
-            for (int j = 0; j < len; j++) {
-                float pj = p[pOff + j];
-                float ds = pj * (dp[dpOff + j] - dsum) * scale; // scale folded in: d(q·k)
-                dp[dpOff + j] = ds;
-                int dk = (bi * n + j) * c3 + ko, dv = (bi * n + j) * c3 + vo;
-                for (int d = 0; d < hs; d++) {
-                    dqkv[dk + d] += ds * qkv[q + d];
-                    dqkv[dv + d] += pj * datt[o + d];
+        int qo = layout.q(h, hs, c), ko = layout.k(h, hs, c), vo = layout.v(h, hs, c), oo = h * hs;
+        int lseBase = (bi * nh + h) * n;
+        int pOff = 0, dpOff = n, ptOff = 2 * n, dsOff = 2 * n + n * block; // pT, dsT: (n keys, block queries)
+        for (int t0 = 0; t0 < n; t0 += block) {
+            int t1 = Math.min(n, t0 + block);
+            for (int t = t0; t < t1; t++) {
+                int tt = t - t0;
+                int q = (bi * n + t) * c3 + qo;   // q_t in qkv, dq_t in dqkv
+                int o = (bi * n + t) * c + oo;    // dout_t in datt (B, n, C)
+                float l = lse[lseBase + t];
+                int len = t + 1;
+                kern.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, s, pOff);  // p = scale·q·k_j, as forward
+                kern.dotRows(datt, o, cacheV, kvBase, hs, hs, len, 1f, s, dpOff); // dp_j = dout·v_j
+                float dsum = 0f; // D_t
+                for (int j = 0; j < len; j++) {
+                    float pj = (float) Math.exp(s[pOff + j] + slope * j - l);
+                    s[pOff + j] = pj;
+                    dsum += pj * s[dpOff + j];
                 }
+                for (int j = 0; j < len; j++) {
+                    float pj = s[pOff + j];
+                    float ds = pj * (s[dpOff + j] - dsum) * scale; // scale folded in: d(q·k)
+                    s[dpOff + j] = ds;
+                    s[ptOff + j * block + tt] = pj;
+                    s[dsOff + j * block + tt] = ds;
+                }
+                kern.weightedRowSum(s, dpOff, cacheK, kvBase, hs, hs, len, dqkv, q, false); // dq_t = Σ_j ds_j·k_j
             }
-            kern.weightedRowSum(dp, dpOff, cacheK, kvBase, hs, hs, len, dqkv, q, false); // dq_t = Σ_j ds_j·k_j
+            for (int j = 0; j < t1; j++) { // keys: dk_j (+)= Σ_t ds_tj·q_t, dv_j (+)= Σ_t p_tj·dout_t, t in block, t ≥ j
+                int ts = Math.max(j, t0), cnt = t1 - ts, col = j * block + ts - t0;
+                int row = (bi * n + j) * c3;
+                boolean acc = j < t0; // the block holding query j is the first to reach key j
+                kern.weightedRowSum(s, dsOff + col, qkv, (bi * n + ts) * c3 + qo, c3, hs, cnt, dqkv, row + ko, acc);
+                kern.weightedRowSum(s, ptOff + col, datt, (bi * n + ts) * c + oo, c, hs, cnt, dqkv, row + vo, acc);
+            }
         }
     }
 }

@@ -1,23 +1,75 @@
 package dev.qlora4j.runtime.ops;
 
+import dev.qlora4j.quant.kernel.KernelPool;
+
 /**
  * GELU, tanh approximation ({@code gelu_new} in GPT-2, {@code bloom_gelu_forward} in BLOOM):
  * {@code 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))}.
+ *
+ * <p>Evaluated as {@code x·σ(2u)} with {@code 0.5·(1 + tanh u) = σ(2u) = 1/(1 + e)}, {@code e = exp(-2u)}, so neither
+ * tail cancels; the backward is {@code σ·(1 + 2·x·u'·e·σ)} (since {@code 0.5·(1 - tanh²u) = 2σ(1 - σ)} and
+ * {@code 1 - σ = e·σ}). {@code exp} is a plain-float Cephes-style {@link #exp} (within 1e-7 relative of
+ * {@link Math#exp}) split in two loops per block, the 2^n scale, then the polynomial, so that C2 vectorizes both:
+ * no scalar {@code Math.tanh} / {@code Math.exp} call per element. Large calls run in fixed {@link #CHUNK}-element
+ * tiles on the {@link KernelPool}; every element is computed the same way whatever the tiling or tier, so results do
+ * not depend on the thread count.
  */
 public final class Gelu {
     private Gelu() {
     }
 
     static final float SQRT_2_OVER_PI = 0.7978845608028654f;
+    /** Elements per pool tile. */
+    static final int CHUNK = 1 << 14;
+    /** Elements per two-loop block (the size of the per-thread scale scratch). */
+    static final int BLOCK = 512;
 
-    /** @param x (n) at xOff; y (n) at yOff, may alias x. */
-    public static void forward(float[] x, int xOff, float[] y, int yOff, int n) {
-        for (int i = 0; i < n; i++) {
-            float v = x[xOff + i];
-            float u = SQRT_2_OVER_PI * (v + 0.044715f * v * v * v);
-            y[yOff + i] = 0.5f * v * (1f + (float) Math.tanh(u));
-        }
+    private static final float LOG2E = 1.44269504088896341f, MAGIC = 12582912f; // 1.5·2^23: rounds to an integer
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
+    private static final float EXP_MIN = -87f, EXP_MAX = 88f;
+
+    /** {@code 2^round(z·log2 e)} for z clamped to [-87, 88], as a float built from its exponent bits. */
+    private static float expScale(float z) {
+        float c = Math.max(EXP_MIN, Math.min(EXP_MAX, z));
+        // the low bits of c·log2e + 1.5·2^23 hold n + 0x400000; shifting by 23 keeps (n + 127) as the exponent
+        return Float.intBitsToFloat((Float.floatToRawIntBits(c * LOG2E + MAGIC) + 127) << 23);
     }
+
+    /** {@code exp(r)} of the reduced argument of z clamped to [-87, 88]: {@code exp(z) = expPoly(z) · expScale(z)}. */
+    private static float expPoly(float z) {
+        float c = Math.max(EXP_MIN, Math.min(EXP_MAX, z));
+        float n = (c * LOG2E + MAGIC) - MAGIC;
+        float r = c - n * LN2_HI - n * LN2_LO;
+        float p = 1.9875691500E-4f;
+        p = p * r + 1.3981999507E-3f;
+        p = p * r + 8.3334519073E-3f;
+        p = p * r + 4.1665795894E-2f;
+        p = p * r + 1.6666665459E-1f;
+        p = p * r + 5.0000001201E-1f;
+        return p * r * r + r + 1f;
+    }
+
+    /** fp32 {@code exp(z)} for z in [-87, 88] (clamped outside), within 1e-7 relative of {@link Math#exp}. */
+    static float exp(float z) {
+        return expPoly(z) * expScale(z);
+    }
+
+    /** {@code -2u}, u the tanh argument. */
+    private static float minus2u(float v) {
+        return -2f * SQRT_2_OVER_PI * (v + 0.044715f * v * v * v);
+    }
+
+    /** @param x (n) at xOff; y (n) at yOff, may alias x at the same offset. */
+    public static void forward(float[] x, int xOff, float[] y, int yOff, int n) {
+        Job job = Job.LOCAL.get();
+        if (!Parallel.worthIt(n)) {
+            forwardRange(x, xOff, y, yOff, n, job.scratch(0));
+            return;
+        }
+        job.set(false, x, xOff, null, 0, y, yOff, n);
+        job.runOnPool();
+    }
+
     /**
      * Backward of {@link #forward}: {@code dx = dy · (0.5·(1 + tanh u) + 0.5·x·(1 - tanh²u)·√(2/π)·(1 + 3·0.044715·x²))}.
      *
@@ -26,13 +78,88 @@ public final class Gelu {
      * @param dx (n) at dxOff, overwritten; may alias dy at the same offset
      */
     public static void backward(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n) {
-        for (int i = 0; i < n; i++) {
-            float v = x[xOff + i];
-            float u = SQRT_2_OVER_PI * (v + 0.044715f * v * v * v);
-            float th = (float) Math.tanh(u);
-            float du = SQRT_2_OVER_PI * (1f + 3f * 0.044715f * v * v);
-            float grad = 0.5f * (1f + th) + 0.5f * v * (1f - th * th) * du;
-            dx[dxOff + i] = dy[dyOff + i] * grad;
+        Job job = Job.LOCAL.get();
+        if (!Parallel.worthIt(n)) {
+            backwardRange(x, xOff, dy, dyOff, dx, dxOff, n, job.scratch(0));
+            return;
+        }
+        job.set(true, x, xOff, dy, dyOff, dx, dxOff, n);
+        job.runOnPool();
+    }
+
+    /** @param sc scratch (≥ BLOCK) for the exp scales */
+    private static void forwardRange(float[] x, int xOff, float[] y, int yOff, int n, float[] sc) {
+        for (int b0 = 0; b0 < n; b0 += BLOCK) {
+            int len = Math.min(BLOCK, n - b0), xo = xOff + b0, yo = yOff + b0;
+            for (int i = 0; i < len; i++) sc[i] = expScale(minus2u(x[xo + i]));
+            for (int i = 0; i < len; i++) {
+                float v = x[xo + i];
+                float e = expPoly(minus2u(v)) * sc[i]; // exp(-2u)
+                y[yo + i] = v / (1f + e);
+            }
+        }
+    }
+
+    private static void backwardRange(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n,
+                                      float[] sc) {
+        for (int b0 = 0; b0 < n; b0 += BLOCK) {
+            int len = Math.min(BLOCK, n - b0), xo = xOff + b0, dyo = dyOff + b0, dxo = dxOff + b0;
+            for (int i = 0; i < len; i++) sc[i] = expScale(minus2u(x[xo + i]));
+            for (int i = 0; i < len; i++) {
+                float v = x[xo + i];
+                float e = expPoly(minus2u(v)) * sc[i]; // exp(-2u)
+                float sig = 1f / (1f + e);             // 0.5·(1 + tanh u)
+                float du = SQRT_2_OVER_PI * (1f + 3f * 0.044715f * v * v);
+                dx[dxo + i] = dy[dyo + i] * (sig * (1f + 2f * v * du * (e * sig)));
+            }
+        }
+    }
+
+    /** Fixed {@link #CHUNK}-element tiles of one forward or backward call; one per calling thread, re-armed per call. */
+    private static final class Job implements KernelPool.TileJob {
+        static final ThreadLocal<Job> LOCAL = ThreadLocal.withInitial(Job::new);
+        private float[][] scratch = new float[1][BLOCK]; // per pool slot
+        private boolean backward;
+        private float[] x, dy, out;
+        private int xOff, dyOff, outOff, n;
+
+        float[] scratch(int slot) {
+            return scratch[slot];
+        }
+
+        void set(boolean backward, float[] x, int xOff, float[] dy, int dyOff, float[] out, int outOff, int n) {
+            this.backward = backward;
+            this.x = x;
+            this.xOff = xOff;
+            this.dy = dy;
+            this.dyOff = dyOff;
+            this.out = out;
+            this.outOff = outOff;
+            this.n = n;
+        }
+
+        void runOnPool() {
+            KernelPool pool = KernelPool.shared();
+            if (scratch.length < pool.threads()) { // once per calling thread
+                float[][] s = new float[pool.threads()][];
+                for (int i = 0; i < s.length; i++) s[i] = i < scratch.length ? scratch[i] : new float[BLOCK];
+                scratch = s;
+            }
+            try {
+                pool.run((n + CHUNK - 1) / CHUNK, this);
+            } finally {
+                x = dy = out = null;
+            }
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            int i0 = tile * CHUNK, len = Math.min(CHUNK, n - i0);
+            if (backward) {
+                backwardRange(x, xOff + i0, dy, dyOff + i0, out, outOff + i0, len, scratch[slot]);
+            } else {
+                forwardRange(x, xOff + i0, out, outOff + i0, len, scratch[slot]);
+            }
         }
     }
 }
