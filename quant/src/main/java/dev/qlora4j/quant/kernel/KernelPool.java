@@ -92,7 +92,12 @@ public final class KernelPool {
             busyWorkers.set(workers.length); // every worker takes part (a spinning one sees the new generation anyway)
             generation++; // publishes the job (volatile write after the plain fields)
             for (Worker w : workers) w.wake();
-            drain(job, tiles, 0);
+            try {
+                drain(job, tiles, 0);
+            } catch (Throwable t) { // stop handing out tiles, but let the workers finish before the next job
+                failure = t;
+                nextTile.set(Integer.MAX_VALUE / 2);
+            }
             long start = System.nanoTime();
             while (busyWorkers.get() != 0) { // spin briefly, then park until the last worker unparks us
                 if (System.nanoTime() - start < SPIN_NANOS) {
