@@ -1,7 +1,6 @@
 package dev.qlora4j.quant.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -12,21 +11,13 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class PanamaAttention {
     private final VectorWidth w;
-    private final VectorShuffle<Float>[] halves; // rotate by L/2, L/4, ..., 1
 
-    @SuppressWarnings("unchecked")
     PanamaAttention(VectorWidth w) {
         this.w = w;
-        int lanes = w.f().length();
-        int steps = Integer.numberOfTrailingZeros(lanes);
-        halves = new VectorShuffle[steps];
-        for (int i = 0, k = lanes / 2; k >= 1; i++, k /= 2) halves[i] = VectorShuffle.iota(w.f(), k, 1, true);
     }
 
-    /** Sum of the lanes in a fixed order (tree of lanewise adds): deterministic in every execution tier. */
     private float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : halves) v = v.add(v.rearrange(s));
-        return v.lane(0);
+        return w.sum(v);
     }
 
     void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale, float[] out,

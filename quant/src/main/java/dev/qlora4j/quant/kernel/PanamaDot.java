@@ -10,12 +10,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Fused dequantize-and-dot for GEMV (decode): {@code W[row, :] · x[0, K)} read straight from the stored codes, never
- * materializing the fp32 row; two accumulator chains, one {@code reduceLanes} per output. Blockwise formats sum a
+ * materializing the fp32 row; two accumulator chains, one fixed-order lane sum ({@link VectorWidth#sum}) per output. Blockwise formats sum a
  * block's {@code code value · x} products first and apply the block's absmax once per block.
  * Scalar reference: {@code Σ_k w.dequantize(row·K + k) · x[k]}.
  */
@@ -62,7 +61,7 @@ final class PanamaDot {
             acc1 = FloatVector.fromArray(s, a, aOff + j + l).fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
         }
         for (; j + l <= n; j += l) acc0 = FloatVector.fromArray(s, a, aOff + j).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float sum = vw.sum(acc0.add(acc1));
         for (; j < n; j++) sum += a[aOff + j] * x[xOff + j];
         return sum;
     }
@@ -83,7 +82,7 @@ final class PanamaDot {
             acc0 = FloatVector.fromMemorySegment(s, seg, base + (long) j * 4, VectorWidth.LE)
                     .fma(FloatVector.fromArray(s, x, xOff + j), acc0);
         }
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float sum = vw.sum(acc0.add(acc1));
         for (; j < k; j++) sum += seg.get(VectorWidth.F32_LE, base + (long) j * 4) * x[xOff + j];
         return sum;
     }
@@ -100,7 +99,7 @@ final class PanamaDot {
             acc0 = w0.fma(FloatVector.fromArray(s, x, xOff + j), acc0);
             acc1 = w1.fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
         }
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float sum = vw.sum(acc0.add(acc1));
         for (; j < k; j++) sum += d.get(start + j) * x[xOff + j];
         return sum;
     }
@@ -140,7 +139,7 @@ final class PanamaDot {
                 }
             }
         }
-        return acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        return vw.sum(acc0.add(acc1));
     }
 
     /** Any layout: blocks straddling rows, rows starting on an odd nibble, partial vectors; scalar at the edges. */
@@ -180,7 +179,7 @@ final class PanamaDot {
             acc = b0.add(b1).fma(FloatVector.broadcast(s, absmax), acc);
             tail += ptail * absmax;
         }
-        return acc.reduceLanes(VectorOperators.ADD) + tail;
+        return vw.sum(acc) + tail;
     }
 
     static float rowwiseInt8(VectorWidth vw, RowwiseInt8Weight q, int row, float[] x, int xOff) {
@@ -193,7 +192,7 @@ final class PanamaDot {
             acc0 = vw.s8(cb, start + j).fma(FloatVector.fromArray(s, x, xOff + j), acc0);
             acc1 = vw.s8(cb, start + j + l).fma(FloatVector.fromArray(s, x, xOff + j + l), acc1);
         }
-        float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        float sum = vw.sum(acc0.add(acc1));
         for (; j < k; j++) sum += cb.get(ValueLayout.JAVA_BYTE, start + j) * x[xOff + j];
         return sum * q.rowScale(row);
     }

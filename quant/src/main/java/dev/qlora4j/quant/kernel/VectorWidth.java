@@ -31,6 +31,26 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
     static final ValueLayout.OfLong I64_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+    private final VectorShuffle<Float>[] halves = rotations(); // rotate by L/2, L/4, ..., 1 (subclass species are static)
+
+    /**
+     * Sum of the lanes in a fixed order (a tree of lanewise adds), unlike {@code reduceLanes(ADD)} whose order is
+     * unspecified and differs between the interpreter and C2: the same inputs always give the same bits, so two
+     * identical forward passes give identical outputs in any JIT tier.
+     */
+    final float sum(FloatVector v) {
+        for (VectorShuffle<Float> r : halves) v = v.add(v.rearrange(r));
+        return v.lane(0);
+    }
+
+    @SuppressWarnings("unchecked")
+    private VectorShuffle<Float>[] rotations() {
+        int lanes = f().length();
+        VectorShuffle<Float>[] h = new VectorShuffle[Integer.numberOfTrailingZeros(lanes)];
+        for (int i = 0, k = lanes / 2; k >= 1; i++, k /= 2) h[i] = VectorShuffle.iota(f(), k, 1, true);
+        return h;
+    }
+
     /** {@code -Dqlora.vectorBits}, else the preferred float species width capped at 512. */
     static int defaultBits() {
         Integer forced = Integer.getInteger("qlora.vectorBits");
