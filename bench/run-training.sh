@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end LoRA training benchmark (issue 4): GPT-2 124M-shaped random model with an NF4+DQ base, LoRA r=8 on
-# c_attn/c_proj/c_fc, no dropout on either side, at batch 4 × seq 256 and batch 1 × seq 1024; qlora4j and the PyTorch
+# c_attn/c_proj/c_fc, no dropout on either side (--no-base-dropout, --pdrop 0), at batch 4 × seq 256 and batch 1 × seq 1024; qlora4j and the PyTorch
 # peer (../shared/peers/torch_gpt2_lora_bench.py, fp32) alternate. qlora4j's tokens/s is the median of the steps after
 # the first (JIT warm-up); peak RSS is the process's VmHWM.
 #   bench/run-training.sh [steps=4] [models-dir=/tmp/qlora-bench] [extra qlora train flags...]
@@ -24,7 +24,7 @@ run_qlora() { # batch seq
   local out="/tmp/qlora-bench/train-$1x$2"
   "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     -jar cli/target/qlora.jar train --model "$MODEL" --data "$DATA" --batch "$1" --seq "$2" --steps "$STEPS" \
-    --lora-r 8 --lora-alpha 16 --lora-dropout 0 --target-modules c_attn,c_proj,c_fc --eval-split 0 --save-every 0 \
+    --lora-r 8 --lora-alpha 16 --lora-dropout 0 --no-base-dropout --target-modules c_attn,c_proj,c_fc --eval-split 0 --save-every 0 \
     --out "$out" --overwrite "${@:3}" >"$out.log" 2>&1
   python3 - "$out" "$1" "$2" <<'PY'
 import json, statistics, sys

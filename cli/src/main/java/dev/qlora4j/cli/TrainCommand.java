@@ -20,6 +20,7 @@ import dev.qlora4j.lora.train.TrainingRun;
 import dev.qlora4j.runtime.config.BloomConfig;
 import dev.qlora4j.runtime.config.Gpt2Config;
 import dev.qlora4j.runtime.config.ModelConfig;
+import dev.qlora4j.runtime.model.Dropout;
 import dev.qlora4j.runtime.load.LoadedModel;
 import dev.qlora4j.runtime.model.DecoderSpec;
 import dev.qlora4j.runtime.tokenizer.Tokenizer;
@@ -42,8 +43,8 @@ import java.util.Map;
         description = {"Fine-tune a LoRA adapter on a frozen (by default NF4-quantized) GPT-2 or BLOOM model. Writes "
                 + "the PEFT adapter (adapter_config.json, adapter_model.safetensors), metrics.jsonl (one JSON "
                 + "object per step) and resumable checkpoint-<step>/ directories into --out.",
-                "Base-model dropouts (embd/attn/resid_pdrop) are not applied yet: the base runs as in eval mode, "
-                        + "LoRA dropout as in train mode."})
+                "The base model's dropouts (embd/attn/resid_pdrop from config.json) apply in training as in "
+                        + "transformers' train mode; --no-base-dropout runs the base as in eval mode."})
 final class TrainCommand extends Subcommand {
     @Mixin
     ModelOptions modelOptions;
@@ -140,9 +141,11 @@ final class TrainCommand extends Subcommand {
                     + "activation memory for about one extra forward pass; same numbers. Default off.")
     boolean gradientCheckpointing;
 
-    @Option(names = "--base-dropout", negatable = true, defaultValue = "false", fallbackValue = "true",
-            description = "Apply the base model's dropouts (config.json) in training. Not implemented yet: only "
-                    + "--no-base-dropout (the default) is accepted.")
+    @Option(names = "--base-dropout", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Apply the base model's dropouts (config.json: GPT-2 embd/attn/resid_pdrop, BLOOM "
+                    + "attention/hidden_dropout) in training, as transformers' train mode does, with masks keyed by "
+                    + "--seed and the micro-step; never in evaluation. Default on; --no-base-dropout runs the base as "
+                    + "in eval mode.")
     boolean baseDropout;
 
     // ---------------------------------------------------------------- adapters, checkpoints, output
@@ -228,7 +231,20 @@ final class TrainCommand extends Subcommand {
                     initAdapter != null ? " from " + initAdapter : ckpt != null ? " from " + ckpt : "",
                     matches(lc.targetModules(), lora.matchCounts()), lora.trainableParameterCount(),
                     100.0 * lora.trainableParameterCount() / lora.baseParameterCount(), Units.count(lora.baseParameterCount()));
-            o.println("base dropouts: off (" + dropouts(mc) + " in config.json are not applied: not implemented yet)");
+            if (baseDropout) {
+                Dropout d;
+                try {
+                    d = baseDropout(mc, seed);
+                } catch (IllegalArgumentException e) {
+                    throw new CliError("--base-dropout: " + e.getMessage() + " (config.json)");
+                }
+                lora.model().setDropout(d);
+                o.println("base dropouts: on in training (" + dropouts(mc) + ")");
+            } else {
+                lora.model().setDropout(null);
+                o.println("base dropouts: off (" + dropouts(mc) + " in config.json not applied; --base-dropout "
+                        + "applies them)");
+            }
             o.println("training: " + cfg.summary());
             o.flush();
 
@@ -263,10 +279,6 @@ final class TrainCommand extends Subcommand {
         if (!Files.isRegularFile(data)) throw new CliError("--data " + data + ": no such file");
         if (evalData != null && !Files.isRegularFile(evalData)) throw new CliError("--eval-data " + evalData + ": no such file");
         if (evalData != null && evalSplit != null) throw new CliError("--eval-data and --eval-split cannot be combined");
-        if (baseDropout) {
-            throw new CliError("--base-dropout: base-model dropout (embd/attn/resid_pdrop) is not implemented yet; "
-                    + "train with --no-base-dropout (the default)");
-        }
         if (initAdapter != null && resume != null) {
             throw new CliError("--init-adapter and --resume cannot be combined (a checkpoint already holds its adapter)");
         }
@@ -437,6 +449,14 @@ final class TrainCommand extends Subcommand {
     private static String quantNote(LoadedModel lm, String quant) {
         var w = lm.model().weights().blocks()[0].qkv().weight().format();
         return Units.formatName(w) + (quant.equals("none") ? " (as stored)" : w.isQuantized() ? "" : " (as stored)");
+    }
+
+    /** The base-model dropout of config.json's probabilities (BLOOM has no embedding dropout). */
+    private static Dropout baseDropout(ModelConfig mc, long seed) {
+        return switch (mc) {
+            case Gpt2Config g -> new Dropout(g.embdPdrop(), g.attnPdrop(), g.residPdrop(), seed);
+            case BloomConfig b -> new Dropout(0, b.attentionDropout(), b.hiddenDropout(), seed);
+        };
     }
 
     private static String dropouts(ModelConfig mc) {

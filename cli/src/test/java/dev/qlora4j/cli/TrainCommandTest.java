@@ -64,7 +64,7 @@ class TrainCommandTest {
         assertTrue(o.contains("targets c_attn → 2, c_proj → 4, c_fc → 2 modules"), o);
         assertTrue(o.contains("40 examples × 12 tokens (prompt/completion, loss on completions)"), o);
         assertTrue(o.contains("2 held out for eval"), o);
-        assertTrue(o.contains("base dropouts: off (embd_pdrop 0.1, attn_pdrop 0.1, resid_pdrop 0.1"), o);
+        assertTrue(o.contains("base dropouts: on in training (embd_pdrop 0.1, attn_pdrop 0.1, resid_pdrop 0.1"), o);
         assertTrue(o.contains("6 steps × 2×12 tokens × accum 2, lr 0.01 cosine (warmup 2)"), o);
         assertTrue(o.contains("step 1/6 | loss ") && o.contains("step 2/6 |") && o.contains("step 6/6 |"), o);
         assertFalse(o.contains("step 3/6 |"), o);
@@ -134,12 +134,27 @@ class TrainCommandTest {
     }
 
     @Test
+    void baseDropoutTrainsAndChangesTheLoss() throws IOException {
+        Path data = numbers(tmp, 30);
+        QloraCommandTest.Run off = train(data, tmp.resolve("off"), "--steps", "2", "--no-base-dropout");
+        assertEquals(0, off.code(), off.err() + off.out());
+        assertTrue(off.out().contains("base dropouts: off"), off.out());
+        QloraCommandTest.Run on = train(data, tmp.resolve("on"), "--steps", "2"); // on by default, as in train mode
+        assertEquals(0, on.code(), on.err() + on.out());
+        assertTrue(on.out().contains("base dropouts: on in training"), on.out());
+        List<String> lossOff = new ArrayList<>(), lossOn = new ArrayList<>();
+        for (JsonNode n : metrics(tmp.resolve("off"))) if (n.has("loss")) lossOff.add(n.get("loss").asText());
+        for (JsonNode n : metrics(tmp.resolve("on"))) if (n.has("loss")) lossOn.add(n.get("loss").asText());
+        assertFalse(lossOff.isEmpty(), "no losses logged");
+        org.junit.jupiter.api.Assertions.assertNotEquals(lossOff, lossOn, "the base dropout changes the losses");
+    }
+
+    @Test
     void userErrorsAreOneLine() throws IOException {
         Path data = numbers(tmp, 30), out = tmp.resolve("o");
         train(tmp.resolve("missing.jsonl"), out).assertOneLineError(1, "--data", "missing.jsonl", "no such file");
         train(data, out, "--steps", "0").assertOneLineError(1, "--steps must be at least 1");
         train(data, out, "--epochs", "1").assertOneLineError(1, "--steps and --epochs cannot be combined");
-        train(data, out, "--base-dropout").assertOneLineError(1, "--base-dropout", "not implemented yet");
         train(data, out, "--target-modules", "c_attn,nonexistent").assertOneLineError(1, "nonexistent", "no module");
         train(data, out, "--schedule", "exponential").assertOneLineError(1, "--schedule", "exponential");
         train(data, out, "--warmup", "abc").assertOneLineError(1, "--warmup", "abc");

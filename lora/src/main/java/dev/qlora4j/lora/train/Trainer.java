@@ -13,6 +13,7 @@ import dev.qlora4j.lora.optim.ParamSlice;
 import dev.qlora4j.lora.params.ParamBuffer;
 import dev.qlora4j.runtime.model.DecoderBackward;
 import dev.qlora4j.runtime.model.DecoderModel;
+import dev.qlora4j.runtime.model.Dropout;
 import dev.qlora4j.runtime.model.KvCache;
 import dev.qlora4j.runtime.model.Workspace;
 import dev.qlora4j.runtime.ops.LmHeadLoss;
@@ -39,9 +40,11 @@ import java.util.List;
  * the whole RNG state is {@code (seed, micro-step, data position)} and a restored run continues bit for bit (for a
  * fixed kernel thread count).
  *
- * <p><b>Base-model dropout</b> (GPT-2's embd/attn/resid_pdrop, BLOOM's hidden/attention_dropout) is <em>not</em>
- * applied: the runtime's forward has no dropout yet, so the base runs as in {@code model.eval()} while the LoRA
- * layers run in train mode — equivalent to training with those probabilities set to 0 in config.json.
+ * <p><b>Base-model dropout</b> (GPT-2's embd/attn/resid_pdrop, BLOOM's hidden/attention_dropout) applies when the
+ * model has a {@link Dropout} ({@link DecoderModel#setDropout}): the trainer switches it to training mode only inside
+ * {@link #step()}, keyed by the micro-step like the LoRA dropout, so {@link #evaluate()} and generation run without
+ * it. Without one, the base runs as in {@code model.eval()} while the LoRA layers run in train mode — equivalent to
+ * training with those probabilities set to 0 in config.json.
  */
 public final class Trainer {
 
@@ -147,15 +150,23 @@ public final class Trainer {
             total += m.targetCount();
         }
         lora.setTraining(true);
+        Dropout baseDropout = model.dropout();
         double lossSum = 0;
-        for (int i = 0; i < accum; i++) {
-            Batch m = micro[i];
-            lora.setStep((long) step * accum + i);
-            model.forward(m.inputs, 0, b, t, 0, cache, ws);
-            double mean = head.forwardBackward(ws.lnf, 0, m.targets, 0, b * t, bwd.dlnf, 0, null,
-                    Math.max(1, total));
-            if (m.targetCount() > 0) lossSum += mean * m.targetCount();
-            bwd.backward(ws, cache, b, t);
+        if (baseDropout != null) baseDropout.setTraining(true);
+        try {
+            for (int i = 0; i < accum; i++) {
+                Batch m = micro[i];
+                long microStep = (long) step * accum + i;
+                lora.setStep(microStep);
+                if (baseDropout != null) baseDropout.setStep(microStep);
+                model.forward(m.inputs, 0, b, t, 0, cache, ws);
+                double mean = head.forwardBackward(ws.lnf, 0, m.targets, 0, b * t, bwd.dlnf, 0, null,
+                        Math.max(1, total));
+                if (m.targetCount() > 0) lossSum += mean * m.targetCount();
+                bwd.backward(ws, cache, b, t);
+            }
+        } finally {
+            if (baseDropout != null) baseDropout.setTraining(false); // evaluation and generation run without it
         }
         double loss = total == 0 ? Double.NaN : lossSum / total;
         float norm = cfg.maxGradNorm() > 0 ? GradClip.clipGlobalNorm(pb.grads(), slices, cfg.maxGradNorm())

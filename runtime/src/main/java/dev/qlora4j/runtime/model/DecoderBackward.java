@@ -151,7 +151,8 @@ public final class DecoderBackward {
      * Backpropagates {@link #dlnf} (B, n, C) through ln_f and every block.
      *
      * @return d loss / d embeddings (B, n, C): the gradient w.r.t. the residual stream entering block 0 (after
-     * BLOOM's embedding LayerNorm); valid until the next call. {@link #embeddingBackward} takes it further.
+     * BLOOM's embedding LayerNorm, and after the embedding dropout when it applies); valid until the next call.
+     * {@link #embeddingBackward} takes it further (through the embedding dropout's mask, in place).
      */
     public float[] backward(Workspace ws, KvCache cache, int b, int n) {
         if (b > this.b || n > this.t) {
@@ -181,8 +182,14 @@ public final class DecoderBackward {
         float[] in = ws.residual[l]; // (B, n, C) block input
         LayerNormParams ln1 = bw.ln1(), ln2 = bw.ln2();
 
-        // MLP sub-block: out = (postLn ? ln2 : r2) + mlpProj(gelu(fc(ln2 = LN2(r2))))
-        bw.mlpProj().backward(kernels, ws.gelu[s], 0, dres, 0, dfc, 0, bn, false); // dfc (B, n, 4C) = d gelu
+        Dropout drop = model.dropout();
+        // MLP sub-block: out = (postLn ? ln2 : r2) + drop(mlpProj(gelu(fc(ln2 = LN2(r2)))))
+        float[] dproj = dres;
+        if (model.dropP(Dropout.RESID_MLP) > 0f) { // d mlpProj output = dres ⊙ mask, into the free datt
+            drop.apply(Dropout.RESID_MLP, l, dres, 0, datt, 0, bn, c);
+            dproj = datt;
+        }
+        bw.mlpProj().backward(kernels, ws.gelu[s], 0, dproj, 0, dfc, 0, bn, false); // dfc (B, n, 4C) = d gelu
         Gelu.backward(ws.fc[s], 0, dfc, 0, dfc, 0, bn * 4 * c);                    // dfc = d fc
         bw.fc().backward(kernels, ws.ln2[s], 0, dfc, 0, dln, 0, bn, false);         // dln (B, n, C) = d ln2
         if (postLn) {
@@ -195,10 +202,21 @@ public final class DecoderBackward {
         }
         // dres = d r2 (B, n, C)
 
-        // attention sub-block: r2 = (postLn ? ln1 : in) + attnProj(attn(qkv(ln1 = LN1(in))))
-        bw.attnProj().backward(kernels, ws.att[s], 0, dres, 0, datt, 0, bn, false); // datt (B, n, C)
-        attention.run(KernelPool.shared(), kernels, datt, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.lse[s],
-                slopes, dqkv, b, n, cache.maxT, nh, hs);                                 // dqkv (B, n, 3C)
+        // attention sub-block: r2 = (postLn ? ln1 : in) + drop(attnProj(attn(qkv(ln1 = LN1(in)))))
+        dproj = dres;
+        if (model.dropP(Dropout.RESID_ATTN) > 0f) { // d attnProj output = dres ⊙ mask, into the free dln
+            drop.apply(Dropout.RESID_ATTN, l, dres, 0, dln, 0, bn, c);
+            dproj = dln;
+        }
+        bw.attnProj().backward(kernels, ws.att[s], 0, dproj, 0, datt, 0, bn, false); // datt (B, n, C)
+        float pa = model.dropP(Dropout.ATTN);
+        attention.setDropout(pa, pa > 0f ? drop.key(Dropout.ATTN, l) : 0L);
+        try {
+            attention.run(KernelPool.shared(), kernels, datt, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.lse[s],
+                    slopes, dqkv, b, n, cache.maxT, nh, hs);                             // dqkv (B, n, 3C)
+        } finally {
+            attention.setDropout(0f, 0L);
+        }
         bw.qkv().backward(kernels, ws.ln1[s], 0, dqkv, 0, dln, 0, bn, false);           // dln = d ln1
         if (postLn) {
             add(dres, dln, bn * c);
@@ -226,6 +244,9 @@ public final class DecoderBackward {
         DecoderWeights w = model.weights();
         int c = spec.c(), bn = b * n;
         float[] d = dres; // (B, n, C) d embeddings
+        if (model.dropP(Dropout.EMBD) > 0f) { // d(embedding before its dropout), in place
+            model.dropout().apply(Dropout.EMBD, 0, dres, 0, dres, 0, bn, c);
+        }
         if (w.embLn() != null) {
             if (embPre == null) {
                 embPre = new float[this.b * this.t * c];

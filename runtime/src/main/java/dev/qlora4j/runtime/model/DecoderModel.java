@@ -18,6 +18,7 @@ public final class DecoderModel {
     private final DecoderSpec spec;
     private final Kernels kernels;
     private final float[] slopes; // (NH) ALiBi slopes, BLOOM only
+    private Dropout dropout;      // base-model dropout, or null (none)
 
     public DecoderModel(DecoderWeights weights, Kernels kernels) {
         this.w = weights;
@@ -39,6 +40,24 @@ public final class DecoderModel {
     }
 
     /**
+     * Base-model dropout (null: none). It applies only while {@link Dropout#training()}; the trainer switches it on
+     * for its micro-steps (setting {@link Dropout#setStep}) and off for evaluation.
+     */
+    public void setDropout(Dropout dropout) {
+        this.dropout = dropout;
+    }
+
+    /** The base-model dropout, or null. */
+    public Dropout dropout() {
+        return dropout;
+    }
+
+    /** Probability of a dropout site now (0 without dropout or outside training mode). */
+    float dropP(int site) {
+        return dropout == null ? 0f : dropout.p(site);
+    }
+
+    /**
      * Runs n new tokens of each of B sequences at positions {@code [pos0, pos0 + n)} (the cache holds
      * {@code [0, pos0)}); leaves the final hidden states in {@code ws.lnf} (B, n, C) and advances the cache.
      *
@@ -51,6 +70,7 @@ public final class DecoderModel {
                 + " exceed the cache's " + cache.maxT);
         int c = spec.c(), bn = b * n;
         embed(tokens, tokOff, b, n, pos0, ws.residual[0], ws.proj);
+        if (dropP(Dropout.EMBD) > 0f) dropout.apply(Dropout.EMBD, 0, ws.residual[0], 0, ws.residual[0], 0, bn, c);
         for (int l = 0; l < spec.l(); l++) {
             int s = ws.slot(l);
             blockForward(l, ws.residualAt(l), ws.residualAt(l + 1), s, b, n, pos0, cache, ws);
@@ -99,9 +119,16 @@ public final class DecoderModel {
                 ws.ln1Rstd[s], 0, bn, c);
         bw.qkv().forward(kernels, ws.ln1[s], 0, ws.qkv[s], 0, bn);
         Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, pos0, cache.maxT, nh, hs);
-        ws.attention.run(KernelPool.shared(), kernels, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s], ws.lse[s], slopes,
-                b, n, pos0, cache.maxT, nh, hs);
+        float pa = dropP(Dropout.ATTN);
+        ws.attention.setDropout(pa, pa > 0f ? dropout.key(Dropout.ATTN, l) : 0L);
+        try {
+            ws.attention.run(KernelPool.shared(), kernels, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s],
+                    ws.lse[s], slopes, b, n, pos0, cache.maxT, nh, hs);
+        } finally {
+            ws.attention.setDropout(0f, 0L);
+        }
         bw.attnProj().forward(kernels, ws.att[s], 0, ws.proj, 0, bn);
+        if (dropP(Dropout.RESID_ATTN) > 0f) dropout.apply(Dropout.RESID_ATTN, l, ws.proj, 0, ws.proj, 0, bn, c);
         float[] residA = spec.residualPostLayerNorm() ? ws.ln1[s] : in;
         float[] r2 = ws.resid2[s];
         Elementwise.add(residA, 0, ws.proj, 0, r2, 0, bn * c);
@@ -111,6 +138,7 @@ public final class DecoderModel {
         bw.fc().forward(kernels, ws.ln2[s], 0, ws.fc[s], 0, bn);
         Gelu.forward(ws.fc[s], 0, ws.gelu[s], 0, bn * 4 * c);
         bw.mlpProj().forward(kernels, ws.gelu[s], 0, ws.proj, 0, bn);
+        if (dropP(Dropout.RESID_MLP) > 0f) dropout.apply(Dropout.RESID_MLP, l, ws.proj, 0, ws.proj, 0, bn, c);
         float[] residB = spec.residualPostLayerNorm() ? ws.ln2[s] : r2;
         Elementwise.add(residB, 0, ws.proj, 0, out, 0, bn * c);
     }

@@ -59,7 +59,23 @@ public final class Attention {
                                    float[] cacheV, int cacheOff, float[] out, int outOff, float[] lse, int lseOff,
                                    float[] slopes, int bi, int h, int n, int pos0, int maxT, int nh, int hs,
                                    float[] scores) {
+        forwardHead(k, qkv, qkvOff, layout, cacheK, cacheV, cacheOff, out, outOff, lse, lseOff, slopes, bi, h, n,
+                pos0, maxT, nh, hs, scores, 0f, 0L);
+    }
+
+    /**
+     * As above, with inverted dropout of probability {@code dropP} on the softmax probabilities before the weighted
+     * sum of V (mask of {@link DropoutMask} keyed by {@code dropKey}, counter
+     * {@link DropoutMask#attentionCounter}); the saved log-sum-exp is that of the undropped softmax. {@code dropP = 0}
+     * is exactly the plain forward.
+     */
+    public static void forwardHead(Kernels k, float[] qkv, int qkvOff, QkvLayout layout, float[] cacheK,
+                                   float[] cacheV, int cacheOff, float[] out, int outOff, float[] lse, int lseOff,
+                                   float[] slopes, int bi, int h, int n, int pos0, int maxT, int nh, int hs,
+                                   float[] scores, float dropP, long dropKey) {
         int c = nh * hs;
+        long th = dropP > 0f ? DropoutMask.threshold(dropP) : 0L;
+        float keep = DropoutMask.keepScale(dropP);
         float scale = (float) (1.0 / Math.sqrt(hs));
         int kvBase = cacheOff + (bi * nh + h) * maxT * hs;
         float slope = slopes == null ? 0f : slopes[h];
@@ -81,6 +97,12 @@ public final class Attention {
             }
             float inv = 1f / sum;
             for (int j = 0; j < len; j++) scores[j] *= inv;
+            if (dropP > 0f) {
+                long base = DropoutMask.attentionCounter(bi, h, nh, pos0 + t, 0);
+                for (int j = 0; j < len; j++) {
+                    scores[j] = DropoutMask.kept(dropKey, base + j, th) ? scores[j] * keep : 0f;
+                }
+            }
             k.weightedRowSum(scores, 0, cacheV, kvBase, hs, hs, len, out, outOff + (bi * n + t) * c + h * hs, false);
             if (lse != null) lse[lseOff + (bi * nh + h) * n + t] = max + (float) Math.log(sum);
         }

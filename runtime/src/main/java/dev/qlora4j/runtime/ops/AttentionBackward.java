@@ -35,6 +35,17 @@ public final class AttentionBackward implements KernelPool.TileJob {
     private QkvLayout layout;
     private Kernels kernels;
     private int n, maxT, nh, hs;
+    private float dropP;
+    private long dropKey;
+
+    /**
+     * Dropout of the attention probabilities the forward applied ({@link Attention#forwardHead}'s {@code dropP},
+     * {@code dropKey}) for the following {@link #run} calls; p = 0 turns it off.
+     */
+    public void setDropout(float p, long key) {
+        this.dropP = p;
+        this.dropKey = key;
+    }
 
     public AttentionBackward(int threads, int maxContext) {
         this.maxContext = maxContext;
@@ -85,7 +96,7 @@ public final class AttentionBackward implements KernelPool.TileJob {
     @Override
     public void run(int tile, int slot) {
         backwardHead(kernels, datt, qkv, layout, cacheK, cacheV, lse, slopes, dqkv, tile / nh, tile % nh, n, maxT, nh, hs,
-                scratch[slot], Math.min(block, n));
+                scratch[slot], Math.min(block, n), dropP, dropKey);
     }
 
     /** Floats of scratch {@link #backwardHead(Kernels, float[], float[], QkvLayout, float[], float[], float[], float[],
@@ -120,7 +131,22 @@ public final class AttentionBackward implements KernelPool.TileJob {
     public static void backwardHead(Kernels kern, float[] datt, float[] qkv, QkvLayout layout, float[] cacheK,
                                     float[] cacheV, float[] lse, float[] slopes, float[] dqkv, int bi, int h, int n,
                                     int maxT, int nh, int hs, float[] s, int block) {
+        backwardHead(kern, datt, qkv, layout, cacheK, cacheV, lse, slopes, dqkv, bi, h, n, maxT, nh, hs, s, block, 0f,
+                0L);
+    }
+
+    /**
+     * As above, for a forward with dropout {@code dropP} (key {@code dropKey}) on the probabilities: with the mask
+     * {@code m_tj} (0 or 1/(1-p)), {@code dv_j += Σ_t m_tj·p_tj·dout_t}, {@code dp_tj = m_tj·(dout_t·v_j)}, then the
+     * usual {@code ds_tj = p_tj·(dp_tj - Σ_j p_tj·dp_tj)}.
+     */
+    public static void backwardHead(Kernels kern, float[] datt, float[] qkv, QkvLayout layout, float[] cacheK,
+                                    float[] cacheV, float[] lse, float[] slopes, float[] dqkv, int bi, int h, int n,
+                                    int maxT, int nh, int hs, float[] s, int block, float dropP, long dropKey) {
         int c = nh * hs, c3 = 3 * c;
+        boolean drop = dropP > 0f;
+        long th = drop ? DropoutMask.threshold(dropP) : 0L;
+        float keep = DropoutMask.keepScale(dropP);
         float scale = (float) (1.0 / Math.sqrt(hs));
         int kvBase = (bi * nh + h) * maxT * hs; // (maxT, HS) of this (sequence, head)
         float slope = slopes == null ? 0f : slopes[h];
@@ -138,16 +164,29 @@ public final class AttentionBackward implements KernelPool.TileJob {
                 kern.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, s, pOff);  // p = scale·q·k_j, as forward
                 kern.dotRows(datt, o, cacheV, kvBase, hs, hs, len, 1f, s, dpOff); // dp_j = dout·v_j
                 float dsum = 0f; // D_t
-                for (int j = 0; j < len; j++) {
-                    float pj = (float) Math.exp(s[pOff + j] + slope * j - l);
-                    s[pOff + j] = pj;
-                    dsum += pj * s[dpOff + j];
+                if (drop) { // dp_j = m_j·dout·v_j; the p row keeps the undropped p_j
+                    long base = DropoutMask.attentionCounter(bi, h, nh, t, 0);
+                    for (int j = 0; j < len; j++) {
+                        float m = DropoutMask.kept(dropKey, base + j, th) ? keep : 0f;
+                        float pj = (float) Math.exp(s[pOff + j] + slope * j - l);
+                        s[pOff + j] = pj;
+                        float dpj = s[dpOff + j] * m;
+                        s[dpOff + j] = dpj;
+                        s[ptOff + j * block + tt] = pj * m; // dv_j takes the dropped probabilities
+                        dsum += pj * dpj;
+                    }
+                } else {
+                    for (int j = 0; j < len; j++) {
+                        float pj = (float) Math.exp(s[pOff + j] + slope * j - l);
+                        s[pOff + j] = pj;
+                        dsum += pj * s[dpOff + j];
+                    }
                 }
                 for (int j = 0; j < len; j++) {
                     float pj = s[pOff + j];
                     float ds = pj * (s[dpOff + j] - dsum) * scale; // scale folded in: d(q·k)
                     s[dpOff + j] = ds;
-                    s[ptOff + j * block + tt] = pj;
+                    if (!drop) s[ptOff + j * block + tt] = pj;
                     s[dsOff + j * block + tt] = ds;
                 }
                 kern.weightedRowSum(s, dpOff, cacheK, kvBase, hs, hs, len, dqkv, q, false); // dq_t = Σ_j ds_j·k_j

@@ -13,9 +13,20 @@ public final class AttentionJob implements KernelPool.TileJob {
     private QkvLayout layout;
     private Kernels kernels;
     private int n, pos0, maxT, nh, hs;
+    private float dropP;
+    private long dropKey;
 
     public AttentionJob(int threads, int maxContext) {
         this.scores = new float[threads][maxContext];
+    }
+
+    /**
+     * Dropout of the attention probabilities for the following {@link #run} calls ({@link Attention#forwardHead}'s
+     * {@code dropP}, {@code dropKey}); p = 0 turns it off.
+     */
+    public void setDropout(float p, long key) {
+        this.dropP = p;
+        this.dropKey = key;
     }
 
     /** As below, on the scalar attention kernels. */
@@ -58,6 +69,6 @@ public final class AttentionJob implements KernelPool.TileJob {
     @Override
     public void run(int tile, int slot) {
         Attention.forwardHead(kernels, qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,
-                maxT, nh, hs, scores[slot]);
+                maxT, nh, hs, scores[slot], dropP, dropKey);
     }
 }
