@@ -1,5 +1,7 @@
 package dev.qlora4j.lora.adapter;
 
+import static dev.qlora4j.runtime.ops.SplitMix64.mix;
+
 import dev.qlora4j.lora.params.ParamBuffer;
 import dev.qlora4j.quant.kernel.KernelProvider;
 import dev.qlora4j.quant.kernel.Kernels;
@@ -270,10 +272,4 @@ public final class LoraHook implements LinearHook {
         return (s0 + s1) + (s2 + s3);
     }
 
-    /** SplitMix64's finalizer. */
-    static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
-    }
 }

@@ -1,5 +1,7 @@
 package dev.qlora4j.lora.data;
 
+import static dev.qlora4j.runtime.ops.SplitMix64.mix;
+
 /**
  * Seeded permutations from SplitMix64 (Steele, Lea, Flood 2014) with Lemire's unbiased bounded draw and a
  * Fisher–Yates shuffle. Fixed here rather than taken from {@code java.util} so a seed means the same order on
@@ -48,9 +50,4 @@ final class Shuffle {
         }
     }
 
-    private static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
-    }
 }

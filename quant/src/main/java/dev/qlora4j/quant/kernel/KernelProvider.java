@@ -33,7 +33,8 @@ public final class KernelProvider {
                 if (why != null) throw new IllegalStateException("qlora.kernels=panama: " + why);
                 yield loadPanama();
             }
-            case "cuda" -> throw new UnsupportedOperationException("qlora.kernels=cuda: not implemented yet");
+            case "cuda" -> throw new UnsupportedOperationException(
+                    "qlora.kernels=cuda: this build has no CUDA provider yet; use scalar or panama");
             case "" -> {
                 String why = panamaUnavailableReason();
                 if (why == null) {

@@ -1,10 +1,12 @@
 package dev.qlora4j.runtime.ops;
 
+import static dev.qlora4j.runtime.ops.SplitMix64.mix;
+
 /**
  * Counter-based inverted-dropout masks: element {@code counter} of the mask keyed by {@code key} is kept (scaled by
  * {@code 1/(1-p)}) when {@code mix(key + counter) >>> 40 ≥ floor(p·2^24)}, dropped (0) otherwise. The key hashes
  * (seed, site, layer, step), so a forward, a recomputed forward and the backward of the same step see the same mask
- * without storing it. {@code mix} is SplitMix64's finalizer (as the LoRA dropout's).
+ * without storing it. {@code mix} is SplitMix64's finalizer (shared with the LoRA dropout and data shuffling through {@link SplitMix64}).
  */
 public final class DropoutMask {
     private DropoutMask() {
@@ -56,10 +58,4 @@ public final class DropoutMask {
         return (((long) (bi * nh + h) << 20) + t << 20) + j;
     }
 
-    /** SplitMix64's finalizer. */
-    public static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
-    }
 }
