@@ -4,6 +4,11 @@ import dev.qlora4j.lora.adapter.AdapterConfigFile;
 import dev.qlora4j.lora.adapter.AdapterException;
 import dev.qlora4j.lora.adapter.LoraConfig;
 import dev.qlora4j.lora.adapter.LoraModel;
+import dev.qlora4j.lora.adapter.MergedCheckpointWriter;
+import dev.qlora4j.lora.full.FullModel;
+import dev.qlora4j.lora.train.LoraTrainable;
+import dev.qlora4j.lora.train.Trainable;
+import dev.qlora4j.quant.weight.WeightFormat;
 import dev.qlora4j.lora.adapter.TargetModules;
 import dev.qlora4j.lora.data.DataFormat;
 import dev.qlora4j.lora.data.DataSpec;
@@ -50,8 +55,12 @@ final class TrainCommand extends Subcommand {
     ModelOptions modelOptions;
 
     // ---------------------------------------------------------------- data
-    @Option(names = "--data", required = true, paramLabel = "FILE", description = "Training data: text, JSONL or CSV.")
-    Path data;
+    @Option(names = "--data", required = true, paramLabel = "PATH", split = ",",
+            description = "Training data: text, JSONL or CSV files, or directories (their .txt/.raw/.jsonl/.csv files, "
+                    + "sorted by name); several separated by commas.")
+    List<Path> dataPaths;
+
+    List<Path> data; // the files dataPaths names
 
     @Option(names = "--format", paramLabel = "FMT", description = "text, jsonl or csv (default: from the file name).")
     String format;
@@ -80,6 +89,18 @@ final class TrainCommand extends Subcommand {
     @Option(names = "--eval-batches", paramLabel = "N", defaultValue = "0",
             description = "At most N batches per evaluation (default 0 = all held-out examples).")
     int evalBatches;
+
+    // ---------------------------------------------------------------- full fine-tuning
+    @Option(names = "--full", description = "Train every weight of the model in fp32 (full fine-tuning or "
+            + "pre-training from `qlora init`) instead of a LoRA adapter; writes the model itself (config.json, "
+            + "model.safetensors, tokenizer files) into --out. Needs an unquantized model (--quant none, the default "
+            + "with --full).")
+    boolean full;
+
+    @Option(names = "--save-dtype", paramLabel = "TYPE", defaultValue = "f32",
+            description = "With --full: dtype of the final model.safetensors, f32, f16 or bf16 (default f32; "
+                    + "checkpoints are always f32).")
+    String saveDtype;
 
     // ---------------------------------------------------------------- LoRA
     @Option(names = "--lora-r", paramLabel = "R", defaultValue = "8", description = "LoRA rank (default 8).")
@@ -184,17 +205,22 @@ final class TrainCommand extends Subcommand {
     }
 
     private int train() throws IOException {
+        data = dataFiles(dataPaths);
         checkFlags();
         Path ckpt = resume == null ? null : Checkpoint.resolve(resume);
         Checkpoint.State saved = ckpt == null ? null : Checkpoint.readState(ckpt);
         checkOut(ckpt);
-        String quant = modelOptions.quantOr("nf4");
+        String quant = modelOptions.quantOr(full ? "none" : "nf4");
+        if (full && !quant.equals("none")) {
+            throw new CliError("--full trains every weight in fp32; drop --quant " + quant + " (or pass --quant none)");
+        }
+        WeightFormat finalDtype = parseSaveDtype();
         if (saved != null && saved.run().has("quant") && !saved.run().get("quant").asText().equals(quant)) {
             throw new CliError("--resume " + ckpt + ": the run was trained with --quant " + saved.run().get("quant").asText()
                     + ", not " + quant);
         }
         PrintWriter o = out();
-        try (LoadedModel lm = modelOptions.load("nf4")) {
+        try (LoadedModel lm = modelOptions.load(full ? "none" : "nf4")) {
             DecoderSpec spec = lm.model().spec();
             int t = seq != null ? seq : Math.min(256, spec.maxT());
             if (t < 1 || t > spec.maxT()) throw new CliError("--seq must be in [1, " + spec.maxT() + "], got " + t);
@@ -218,19 +244,27 @@ final class TrainCommand extends Subcommand {
                     warmupSteps(totalSteps), weightDecay, 0.9, 0.999, 1e-8, clip, seed, evalEvery, evalBatches,
                     saveEvery, saveTotalLimit, logEvery);
 
-            LoraModel lora = adapter(lm, ckpt);
+            FullModel fullModel = full ? FullModel.of(lm) : null;
+            LoraModel lora = full ? null : adapter(lm, ckpt);
+            Trainable trainable = full ? fullModel : new LoraTrainable(lora);
             ModelConfig mc = lm.dir().config();
             o.printf(Locale.ROOT, "model: %s (%s, L=%d C=%d V=%d), linear weights %s%n", modelOptions.model,
                     mc.modelType(), spec.l(), spec.c(), spec.v(), quantNote(lm, quant));
             o.printf(Locale.ROOT, "data: %d examples × %d tokens (%s) from %s; %s%n", all.examples().size(), t,
                     all.mode() == DataSpec.Mode.TEXT ? "text, packed" : "prompt/completion, loss on completions",
-                    data, evalNote);
+                    dataNote(), evalNote);
+            if (full) {
+                o.printf(Locale.ROOT, "full: every weight trainable in fp32, %s parameters (%s with AdamW's moments "
+                        + "and the gradients)%n", Units.count(fullModel.parameterCount()),
+                        Units.mib(16L * fullModel.parameterCount()));
+            } else {
             LoraConfig lc = lora.config();
             o.printf(Locale.ROOT, "lora: r=%d alpha=%s dropout=%s%s%s; %s; %,d trainable parameters (%.3f%% of %s)%n",
                     lc.r(), lc.loraAlpha(), lc.loraDropout(), lc.useRslora() ? " rslora" : "",
                     initAdapter != null ? " from " + initAdapter : ckpt != null ? " from " + ckpt : "",
                     matches(lc.targetModules(), lora.matchCounts()), lora.trainableParameterCount(),
                     100.0 * lora.trainableParameterCount() / lora.baseParameterCount(), Units.count(lora.baseParameterCount()));
+            }
             if (baseDropout) {
                 Dropout d;
                 try {
@@ -238,17 +272,17 @@ final class TrainCommand extends Subcommand {
                 } catch (IllegalArgumentException e) {
                     throw new CliError("--base-dropout: " + e.getMessage() + " (config.json)");
                 }
-                lora.model().setDropout(d);
+                trainable.model().setDropout(d);
                 o.println("base dropouts: on in training (" + dropouts(mc) + ")");
             } else {
-                lora.model().setDropout(null);
+                trainable.model().setDropout(null);
                 o.println("base dropouts: off (" + dropouts(mc) + " in config.json not applied; --base-dropout "
                         + "applies them)");
             }
             o.println("training: " + cfg.summary());
             o.flush();
 
-            Trainer trainer = new Trainer(lora, train, eval, cfg, gradientCheckpointing);
+            Trainer trainer = new Trainer(trainable, train, eval, cfg, gradientCheckpointing);
             if (ckpt != null) {
                 Checkpoint.State s = Checkpoint.restore(trainer, ckpt);
                 o.printf(Locale.ROOT, "resumed from %s at step %d/%d%n", ckpt, s.step(), cfg.steps());
@@ -257,7 +291,7 @@ final class TrainCommand extends Subcommand {
             Map<String, String> run = new LinkedHashMap<>();
             run.put("base_model", modelOptions.model.toAbsolutePath().normalize().toString());
             run.put("quant", quant);
-            run.put("data", data.toAbsolutePath().normalize().toString());
+            run.put("data", String.join(",", data.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList()));
             if (evalData != null) run.put("eval_data", evalData.toAbsolutePath().normalize().toString());
             Progress progress = new Progress(o, cfg, trainer.stepsDone());
             TrainingRun.Result r = TrainingRun.run(trainer, out, run, ckpt != null, progress);
@@ -266,8 +300,14 @@ final class TrainCommand extends Subcommand {
                     r.peakRssMib(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, "; eval loss %s%.4f",
                             Double.isNaN(r.firstEvalLoss()) || r.firstEvalLoss() == r.evalLoss() ? ""
                                     : String.format(Locale.ROOT, "%.4f → ", r.firstEvalLoss()), r.evalLoss()));
-            o.println("adapter: " + out.resolve(AdapterConfigFile.NAME).getParent() + " (" + AdapterConfigFile.NAME
-                    + ", adapter_model.safetensors); metrics: " + out.resolve(MetricsLog.FILE));
+            if (full) {
+                if (r.completed() && finalDtype != WeightFormat.F32) fullModel.writeWeights(out, finalDtype);
+                o.println("model: " + out + " (config.json, model.safetensors " + saveDtype.toLowerCase(Locale.ROOT)
+                        + ", tokenizer files); metrics: " + out.resolve(MetricsLog.FILE));
+            } else {
+                o.println("adapter: " + out.resolve(AdapterConfigFile.NAME).getParent() + " (" + AdapterConfigFile.NAME
+                        + ", adapter_model.safetensors); metrics: " + out.resolve(MetricsLog.FILE));
+            }
             o.flush();
         }
         return QloraCommand.EXIT_OK;
@@ -276,7 +316,7 @@ final class TrainCommand extends Subcommand {
     // ---------------------------------------------------------------- flag checks
 
     private void checkFlags() {
-        if (!Files.isRegularFile(data)) throw new CliError("--data " + data + ": no such file");
+        if (full && initAdapter != null) throw new CliError("--init-adapter trains an adapter; it cannot be combined with --full");
         if (evalData != null && !Files.isRegularFile(evalData)) throw new CliError("--eval-data " + evalData + ": no such file");
         if (evalData != null && evalSplit != null) throw new CliError("--eval-data and --eval-split cannot be combined");
         if (initAdapter != null && resume != null) {
@@ -312,7 +352,9 @@ final class TrainCommand extends Subcommand {
                 throw new CliError("--format must be text, jsonl or csv; got '" + format + "'");
             }
         } else {
-            for (Path f : evalData == null ? List.of(data) : List.of(data, evalData)) {
+            List<Path> all = new ArrayList<>(data);
+            if (evalData != null) all.add(evalData);
+            for (Path f : all) {
                 try {
                     DataFormat.ofFile(f);
                 } catch (java.io.IOException e) {
@@ -335,7 +377,8 @@ final class TrainCommand extends Subcommand {
     private void checkOut(Path ckpt) {
         if (Files.exists(out) && !Files.isDirectory(out)) throw new CliError("--out " + out + ": exists and is not a directory");
         boolean previous = Files.isRegularFile(out.resolve(MetricsLog.FILE)) || !Checkpoint.list(out).isEmpty()
-                || Files.isRegularFile(out.resolve(AdapterConfigFile.NAME));
+                || Files.isRegularFile(out.resolve(AdapterConfigFile.NAME))
+                || Files.isRegularFile(out.resolve("config.json"));
         boolean resumingHere = ckpt != null && ckpt.toAbsolutePath().normalize().getParent()
                 .equals(out.toAbsolutePath().normalize());
         if (previous && !resumingHere && !overwrite) {
@@ -352,6 +395,46 @@ final class TrainCommand extends Subcommand {
         }
         Files.deleteIfExists(out.resolve(AdapterConfigFile.NAME));
         Files.deleteIfExists(out.resolve("adapter_model.safetensors"));
+        Files.deleteIfExists(out.resolve("model.safetensors"));
+        Files.deleteIfExists(out.resolve("config.json"));
+    }
+
+    /** Expands directories into their data files (.txt .text .raw .jsonl .ndjson .csv, sorted by name). */
+    static List<Path> dataFiles(List<Path> paths) {
+        List<Path> files = new ArrayList<>();
+        for (Path p : paths) {
+            if (Files.isRegularFile(p)) {
+                files.add(p);
+            } else if (Files.isDirectory(p)) {
+                List<Path> in;
+                try (var s = Files.list(p)) {
+                    in = s.filter(Files::isRegularFile).filter(f -> {
+                        String n = f.getFileName().toString().toLowerCase(Locale.ROOT);
+                        return !n.startsWith(".") && (n.endsWith(".txt") || n.endsWith(".text") || n.endsWith(".raw")
+                                || n.endsWith(".jsonl") || n.endsWith(".ndjson") || n.endsWith(".csv"));
+                    }).sorted().toList();
+                } catch (IOException e) {
+                    throw new CliError("--data " + p + ": cannot list the directory: " + e.getMessage(), e);
+                }
+                if (in.isEmpty()) throw new CliError("--data " + p + ": the directory holds no .txt/.raw/.jsonl/.csv files");
+                files.addAll(in);
+            } else {
+                throw new CliError("--data " + p + ": no such file or directory");
+            }
+        }
+        return files;
+    }
+
+    private String dataNote() {
+        return data.size() == 1 ? data.get(0).toString() : data.size() + " files (" + data.get(0) + ", ...)";
+    }
+
+    private WeightFormat parseSaveDtype() {
+        try {
+            return MergedCheckpointWriter.parseDtype(saveDtype);
+        } catch (IllegalArgumentException e) {
+            throw new CliError("--save-dtype must be f32, f16 or bf16; got '" + saveDtype + "'");
+        }
     }
 
     private DataSpec dataSpec() {

@@ -71,13 +71,7 @@ public final class MergedCheckpointWriter {
         try {
             Files.createDirectories(parent);
             Files.createDirectory(tmp);
-            try (Arena arena = Arena.ofConfined()) {
-                weights(base, lora, dtype, arena).write(tmp.resolve("model.safetensors"));
-            }
-            config(source.resolve(HfModelDir.CONFIG), tmp.resolve(HfModelDir.CONFIG), dtype);
-            for (String f : COPIED_FILES) {
-                if (Files.isRegularFile(source.resolve(f))) Files.copy(source.resolve(f), tmp.resolve(f));
-            }
+            writeFiles(base.model().weights(), lora, source, tmp, dtype);
             if (Files.exists(target)) {
                 Path old = parent.resolve("." + target.getFileName() + ".old-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
                 Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
@@ -98,12 +92,42 @@ public final class MergedCheckpointWriter {
         }
     }
 
-    private static SafetensorsWriter weights(LoadedModel base, LoraModel lora, WeightFormat fmt, Arena arena) {
-        DecoderWeights w = base.model().weights();
+    /**
+     * Writes the checkpoint's files ({@code model.safetensors}, {@code config.json}, tokenizer and generation files
+     * copied from {@code sourceDir}) into the existing directory {@code dir}, each file atomically (temporary file,
+     * then rename); files of {@code dir} with other names are left alone. Used for a full model's checkpoints and
+     * final output, whose directory also holds the run's metrics.
+     *
+     * @param w         the weights to write (e.g. a full fine-tune's live weights)
+     * @param lora      an adapter attached to the model of {@code w} to merge on the way, or null
+     * @param sourceDir the directory {@code config.json} and the tokenizer files come from
+     */
+    public static void writeFiles(DecoderWeights w, LoraModel lora, Path sourceDir, Path dir, WeightFormat dtype)
+            throws IOException {
+        if (dtype.isQuantized()) throw new IllegalArgumentException("checkpoints are F32, F16 or BF16, not " + dtype);
+        try (Arena arena = Arena.ofConfined()) {
+            weights(w, lora, dtype, arena).write(dir.resolve(HfModelDir.SAFETENSORS));
+        }
+        config(sourceDir.resolve(HfModelDir.CONFIG), dir.resolve(HfModelDir.CONFIG), dtype);
+        for (String f : COPIED_FILES) {
+            Path src = sourceDir.resolve(f), dst = dir.resolve(f);
+            if (!Files.isRegularFile(src) || src.toAbsolutePath().normalize().equals(dst.toAbsolutePath().normalize())) {
+                continue;
+            }
+            Path tmp = dir.resolve("." + f + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            Files.copy(src, tmp, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    private static SafetensorsWriter weights(DecoderWeights w, LoraModel lora, WeightFormat fmt, Arena arena) {
         boolean gpt2 = w.spec().arch() == Architecture.GPT2;
         DType dt = dtypeOf(fmt);
         Map<String, LoraHook> hooks = new HashMap<>();
         if (lora != null && !lora.merged() && lora.enabled()) for (LoraHook h : lora.hooks()) hooks.put(h.path(), h);
+        if (!hooks.isEmpty() && lora.model().weights() != w) {
+            throw new IllegalArgumentException("the adapter is attached to a different model");
+        }
         SafetensorsWriter st = new SafetensorsWriter().metadata("format", "pt");
         String p = HfModelDir.PREFIX;
         dense(st, p + (gpt2 ? "wte.weight" : "word_embeddings.weight"), w.wte(), fmt, arena);
@@ -136,6 +160,7 @@ public final class MergedCheckpointWriter {
     }
 
     private static void config(Path src, Path dst, WeightFormat fmt) throws IOException {
+        if (!Files.isRegularFile(src)) throw new AdapterException(src + ": missing; cannot write the model's config");
         JsonNode cfg = JSON.readTree(src.toFile());
         if (!(cfg instanceof ObjectNode o)) throw new AdapterException(src + ": not a JSON object");
         o.remove("quantization_config");
@@ -145,7 +170,9 @@ public final class MergedCheckpointWriter {
             case BF16 -> "bfloat16";
             default -> throw new AssertionError(fmt);
         });
-        Files.writeString(dst, PythonJson.dumps(o) + "\n");
+        Path tmp = dst.resolveSibling("." + dst.getFileName() + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Files.writeString(tmp, PythonJson.dumps(o) + "\n");
+        Files.move(tmp, dst, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     static DType dtypeOf(WeightFormat f) {

@@ -22,10 +22,11 @@ public enum DataFormat {
         };
     }
 
-    /** From the file name: {@code .txt .text .md} → TEXT, {@code .jsonl .ndjson} → JSONL, {@code .csv} → CSV. */
+    /** From the file name: {@code .txt .text .md .raw} (WikiText's raw files) → TEXT, {@code .jsonl .ndjson} → JSONL, {@code .csv} → CSV. */
     public static DataFormat ofFile(Path file) throws DataException {
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        if (name.endsWith(".txt") || name.endsWith(".text") || name.endsWith(".md")) return TEXT;
+        if (name.endsWith(".txt") || name.endsWith(".text") || name.endsWith(".md")
+                || name.endsWith(".raw")) return TEXT;
         if (name.endsWith(".jsonl") || name.endsWith(".ndjson")) return JSONL;
         if (name.endsWith(".csv")) return CSV;
         throw new DataException(file + ": cannot tell the data format from the file name; pass the format (text, jsonl, csv)");

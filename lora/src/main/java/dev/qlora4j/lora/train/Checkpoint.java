@@ -38,7 +38,8 @@ import java.util.stream.Stream;
  *
  * <ul>
  *   <li>{@code adapter_config.json} + {@code adapter_model.safetensors}: the adapter at that step, PEFT format, so a
- *       checkpoint is also a usable adapter;</li>
+ *       checkpoint is also a usable adapter (a full fine-tune writes a Hugging Face model's files instead:
+ *       {@link Trainable#writeWeights});</li>
  *   <li>{@code optimizer.safetensors}: AdamW's {@code exp_avg}, {@code exp_avg_sq} and step count;</li>
  *   <li>{@code trainer_state.json}: the step, the RNG state (seed and LoRA-dropout micro-step), the data position
  *       ({@link DataPosition}), the trainer config and free-form run info.</li>
@@ -58,7 +59,7 @@ public final class Checkpoint {
 
     /** What {@code trainer_state.json} says. */
     public record State(int step, long microStep, long seed, double epoch, DataPosition position, TrainConfig config,
-                        JsonNode run) {
+                        JsonNode run, String kind) {
     }
 
     private Checkpoint() {
@@ -76,7 +77,7 @@ public final class Checkpoint {
             Files.createDirectories(out);
             Files.createDirectory(tmp);
             try {
-                AdapterWriter.write(t.lora(), tmp);
+                t.trainable().writeWeights(tmp);
                 t.optimizer().save(tmp.resolve(OPTIMIZER));
                 writeFile(tmp.resolve(STATE), JSON.writeValueAsString(stateJson(t, run)) + "\n");
                 if (Files.exists(target)) {
@@ -105,6 +106,7 @@ public final class Checkpoint {
         ObjectNode o = JSON.createObjectNode();
         o.put("format", FORMAT);
         o.put("global_step", t.stepsDone());
+        o.put("kind", t.trainable().kind());
         o.put("max_steps", t.config().steps());
         o.put("epoch", t.epoch());
         ObjectNode rng = o.putObject("rng");
@@ -141,7 +143,8 @@ public final class Checkpoint {
             return new State(o.get("global_step").asInt(), o.path("rng").path("lora_dropout_micro_step").asLong(),
                     o.path("rng").path("seed").asLong(), o.path("epoch").asDouble(),
                     DataPosition.fromJson(o.get("data_position").toString()),
-                    TrainConfig.fromJson(o.get("trainer_config"), file.toString()), o.path("run"));
+                    TrainConfig.fromJson(o.get("trainer_config"), file.toString()), o.path("run"),
+                    o.path("kind").asText("lora"));
         } catch (DataException e) {
             throw new TrainException(file + ": " + e.getMessage(), e);
         }
@@ -163,7 +166,12 @@ public final class Checkpoint {
             throw new TrainException(dir.resolve(STATE) + ": micro-step " + s.microStep() + " does not match step "
                     + s.step() + " × grad-accum " + t.config().gradAccum());
         }
-        loadParams(t.lora().params(), dir.resolve(AdapterWriter.WEIGHTS));
+        String kind = s.kind();
+        if (!kind.equals(t.trainable().kind())) {
+            throw new TrainException(dir + ": the checkpoint is of a " + kind + " run, this run is " + t.trainable().kind()
+                    + (kind.equals("full") ? " (add --full)" : " (drop --full)"));
+        }
+        t.trainable().readWeights(dir);
         try {
             t.restore(s.step(), s.position(), dir.resolve(OPTIMIZER));
         } catch (DataException e) {
@@ -175,7 +183,7 @@ public final class Checkpoint {
     }
 
     /** Overwrites every slice of {@code buf} from the adapter file; the file must hold exactly those tensors. */
-    static void loadParams(ParamBuffer buf, Path file) {
+    public static void loadParams(ParamBuffer buf, Path file) {
         if (!Files.isRegularFile(file)) throw new TrainException(file.getParent() + ": no " + file.getFileName());
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             for (ParamBuffer.Slice s : buf.slices()) {

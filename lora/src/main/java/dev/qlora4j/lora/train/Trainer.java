@@ -68,7 +68,7 @@ public final class Trainer {
         }
     }
 
-    private final LoraModel lora;
+    private final Trainable trainable;
     private final DecoderModel model;
     private final TrainConfig cfg;
     private final Examples eval;
@@ -100,10 +100,18 @@ public final class Trainer {
      */
     public Trainer(LoraModel lora, Examples train, Examples eval, TrainConfig cfg, boolean gradientCheckpointing)
             throws DataException {
-        if (lora.merged()) throw new IllegalArgumentException("cannot train a merged adapter; unmerge it first");
-        if (!lora.attached()) throw new IllegalArgumentException("cannot train a detached adapter");
-        this.lora = lora;
-        this.model = lora.model();
+        this(new LoraTrainable(lora), train, eval, cfg, gradientCheckpointing);
+    }
+
+    /**
+     * Trains any {@link Trainable}: a LoRA adapter or every weight of the model ({@code FullModel}).
+     *
+     * @param gradientCheckpointing see {@link #Trainer(LoraModel, Examples, Examples, TrainConfig, boolean)}
+     */
+    public Trainer(Trainable trainable, Examples train, Examples eval, TrainConfig cfg, boolean gradientCheckpointing)
+            throws DataException {
+        this.trainable = trainable;
+        this.model = trainable.model();
         this.cfg = cfg;
         int b = cfg.batchSize(), t = cfg.seqLen();
         if (t > model.spec().maxT()) {
@@ -117,18 +125,21 @@ public final class Trainer {
         this.micro = new Batch[cfg.gradAccum()];
         for (int i = 0; i < micro.length; i++) micro[i] = batches.newBatch();
         this.evalBatch = new Batch(b, t);
-        int chunkRows = Math.min(b * t, 64);
+        // LM head chunk: (chunkRows, V) logits; a full fine-tune also runs dWte += dlogitsᵀ·x per chunk, which wants
+        // a deeper reduction than the 64 rows that suffice for the forward and dx
+        int chunkRows = Math.min(b * t, trainable.lmHeadGrad() != null ? 256 : 64);
         this.ws = new Workspace(model.spec(), b, t, t,
                 gradientCheckpointing ? Workspace.Activations.CHECKPOINTED : Workspace.Activations.SAVED, chunkRows);
         this.cache = new KvCache(model.spec(), b, t);
         this.bwd = new DecoderBackward(model, b, t);
         this.head = new LmHeadLoss(model.kernels(), model.weights().wte(), ws.logits, ws.chunkRows);
-        ParamBuffer pb = lora.params();
+        ParamBuffer pb = trainable.params();
         List<ParamSlice> s = new ArrayList<>();
         for (ParamBuffer.Slice x : pb.slices()) s.add(new ParamSlice(x.name(), x.offset(), x.length(), x.decay()));
         this.slices = List.copyOf(s);
         this.adamw = new AdamW(pb.size(), cfg.adamHyper(), slices);
         this.schedule = cfg.lrSchedule();
+        trainable.prepare(bwd);
     }
 
     private static void checkLength(Examples ex, int t, String what) {
@@ -142,14 +153,15 @@ public final class Trainer {
     public StepStats step() {
         long t0 = System.nanoTime();
         int b = cfg.batchSize(), t = cfg.seqLen(), accum = micro.length;
-        ParamBuffer pb = lora.params();
+        ParamBuffer pb = trainable.params();
         pb.zeroGrads();
+        trainable.beginStep(bwd);
         long total = 0;
         for (Batch m : micro) {
             batches.next(m);
             total += m.targetCount();
         }
-        lora.setTraining(true);
+        trainable.setTraining(true);
         Dropout baseDropout = model.dropout();
         double lossSum = 0;
         if (baseDropout != null) baseDropout.setTraining(true);
@@ -157,17 +169,19 @@ public final class Trainer {
             for (int i = 0; i < accum; i++) {
                 Batch m = micro[i];
                 long microStep = (long) step * accum + i;
-                lora.setStep(microStep);
+                trainable.setStep(microStep);
                 if (baseDropout != null) baseDropout.setStep(microStep);
                 model.forward(m.inputs, 0, b, t, 0, cache, ws);
-                double mean = head.forwardBackward(ws.lnf, 0, m.targets, 0, b * t, bwd.dlnf, 0, null,
-                        Math.max(1, total));
+                double mean = head.forwardBackward(ws.lnf, 0, m.targets, 0, b * t, bwd.dlnf, 0,
+                        trainable.lmHeadGrad(), trainable.lmHeadGradOffset(), Math.max(1, total));
                 if (m.targetCount() > 0) lossSum += mean * m.targetCount();
                 bwd.backward(ws, cache, b, t);
+                trainable.afterBackward(bwd, m.inputs, b, t);
             }
         } finally {
             if (baseDropout != null) baseDropout.setTraining(false); // evaluation and generation run without it
         }
+        trainable.endStep(bwd);
         double loss = total == 0 ? Double.NaN : lossSum / total;
         float norm = cfg.maxGradNorm() > 0 ? GradClip.clipGlobalNorm(pb.grads(), slices, cfg.maxGradNorm())
                 : GradClip.totalNorm(pb.grads(), slices);
@@ -178,6 +192,7 @@ public final class Trainer {
         }
         double lr = schedule.lr(step);
         adamw.step(pb.params(), pb.grads(), lr);
+        trainable.paramsUpdated();
         step++;
         stats.step = step;
         stats.loss = loss;
@@ -198,7 +213,7 @@ public final class Trainer {
         int b = cfg.batchSize(), t = cfg.seqLen();
         int batchesAll = (eval.size() + b - 1) / b;
         int n = cfg.evalBatches() > 0 ? Math.min(cfg.evalBatches(), batchesAll) : batchesAll;
-        lora.setTraining(false);
+        trainable.setTraining(false);
         double sum = 0;
         long count = 0;
         try {
@@ -211,15 +226,21 @@ public final class Trainer {
                 count += c;
             }
         } finally {
-            lora.setTraining(true);
+            trainable.setTraining(true);
         }
         return count == 0 ? Double.NaN : sum / count;
     }
 
     // ------------------------------------------------------------------------------------------ accessors
 
+    /** The adapter being trained; fails for a full fine-tune ({@link #trainable()}). */
     public LoraModel lora() {
-        return lora;
+        if (trainable instanceof LoraTrainable l) return l.lora();
+        throw new IllegalStateException("this trainer trains " + trainable.kind() + ", not a LoRA adapter");
+    }
+
+    public Trainable trainable() {
+        return trainable;
     }
 
     public TrainConfig config() {
@@ -231,7 +252,7 @@ public final class Trainer {
         return step;
     }
 
-    /** Micro-batches done so far (the LoRA dropout counter). */
+    /** Micro-batches done so far (the dropout counter). */
     public long microStepsDone() {
         return (long) step * micro.length;
     }

@@ -1,7 +1,5 @@
 package dev.qlora4j.lora.train;
 
-import dev.qlora4j.lora.adapter.AdapterWriter;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -10,8 +8,9 @@ import java.util.Map;
  * Drives a {@link Trainer} to its last step with the files of a run in {@code out}: {@code metrics.jsonl} (every
  * step), an evaluation every {@link TrainConfig#evalEvery()} steps and after the last (plus one before the first
  * step of a fresh run), {@code checkpoint-<step>/} every {@link TrainConfig#saveEvery()} steps and after the last
- * (the oldest pruned beyond {@link TrainConfig#saveTotalLimit()}), and finally the adapter itself
- * ({@code adapter_config.json}, {@code adapter_model.safetensors}) in {@code out}.
+ * (the oldest pruned beyond {@link TrainConfig#saveTotalLimit()}), and finally the trained weights in {@code out}:
+ * the adapter ({@code adapter_config.json}, {@code adapter_model.safetensors}) or, for a full fine-tune, the model's
+ * files ({@code config.json}, {@code model.safetensors}, tokenizer files).
  */
 public final class TrainingRun {
 
@@ -87,7 +86,7 @@ public final class TrainingRun {
                 if (!l.onStep(s, ev, rss)) break;
             }
         }
-        if (completed) AdapterWriter.write(t.lora(), out);
+        if (completed) t.trainable().writeWeights(out);
         return new Result(t.stepsDone(), completed, lastLoss, firstEval, lastEval, lastCheckpoint, nanos, tokens,
                 ProcessMemory.peakRssMib());
     }

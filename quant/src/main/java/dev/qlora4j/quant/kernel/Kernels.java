@@ -31,6 +31,16 @@ public interface Kernels {
      */
     void matmulBackwardInput(float[] dy, int dyOff, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate);
 
+    /**
+     * Weight gradient of the linear (full fine-tuning): {@code dw[N, K] += dyᵀ · x}, i.e.
+     * {@code dw[j][c] += Σ_i dy[i][j] · x[i][c]}. Always accumulates (zero {@code dw} first for a fresh gradient).
+     *
+     * @param dy {@code (M, N)} at {@code dyOff}, the gradient w.r.t. the linear's output
+     * @param x  {@code (M, K)} at {@code xOff}, the linear's input saved from forward
+     * @param dw {@code (N, K)} at {@code dwOff}, row-major like the weight {@code W [out, in]}
+     */
+    void matmulWeightGrad(float[] dy, int dyOff, float[] x, int xOff, int m, int n, int k, float[] dw, int dwOff);
+
     /** Dequantizes rows {@code [row0, row0 + nrows)} of {@code w} into {@code dst (nrows, K)} at {@code dstOff}. */
     void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff);
 

@@ -86,6 +86,18 @@ final class MicroKernel {
         }
     }
 
+    /**
+     * Packs columns {@code [j0, j0 + MR)} of {@code A (rows, cols)} (row stride {@code lda}) as MR-interleaved rows of
+     * {@code Aᵀ}: {@code ap[apOff + i·MR + r] = A[i][j0 + r]}, columns at or past {@code cols} as zeros.
+     */
+    static void packAT(float[] a, int aOff, int lda, int j0, int cols, int rows, float[] ap, int apOff) {
+        int full = Math.min(MR, cols - j0);
+        for (int i = 0, dst = apOff, src = aOff + j0; i < rows; i++, dst += MR, src += lda) {
+            for (int r = 0; r < full; r++) ap[dst + r] = a[src + r];
+            for (int r = full; r < MR; r++) ap[dst + r] = 0f;
+        }
+    }
+
     /** Scalar reference of the kernel: {@code C[MR, nr] (+)= A[MR, kc] · P[kc, nr]}, {@code A} packed as above. */
     static void reference(int nr, float[] ap, int aOff, float[] p, int pOff, int kc,
                           float[] c, int cOff, int ldc, float[] init, int initOff) {

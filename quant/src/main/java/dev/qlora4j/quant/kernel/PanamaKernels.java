@@ -30,6 +30,7 @@ public final class PanamaKernels implements Kernels {
     private final GemvJob gemv = new GemvJob();
     private final DequantJob dequant = new DequantJob();
     private final PackJob pack = new PackJob();
+    private final WeightGradJob weightGrad = new WeightGradJob();
     private float[] packedA = new float[0]; // (ceil(M / MR), K, MR) x or dy, MR-row interleaved; grown on demand
 
     /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
@@ -105,6 +106,23 @@ public final class PanamaKernels implements Kernels {
     }
 
     @Override
+    public void matmulWeightGrad(float[] dy, int dyOff, float[] x, int xOff, int m, int n, int k, float[] dw,
+                                 int dwOff) {
+        check(dy, dyOff, (long) m * n, "dy");
+        check(x, xOff, (long) m * k, "x");
+        check(dw, dwOff, (long) n * k, "dw");
+        if (m <= 0 || n <= 0 || k <= 0) return;
+        callLock.lock();
+        try {
+            weightGrad.set(packAT(dy, dyOff, m, n), x, xOff, dw, dwOff, m, n, k);
+            pool.run(weightGrad.tiles(), weightGrad);
+            weightGrad.clear();
+        } finally {
+            callLock.unlock();
+        }
+    }
+
+    @Override
     public void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff) {
         int k = w.cols();
         if (row0 < 0 || nrows < 0 || row0 + nrows > w.rows()) {
@@ -168,7 +186,22 @@ public final class PanamaKernels implements Kernels {
         return packedA;
     }
 
-    /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
+    /**
+     * Packs the transpose of {@code a (M, N)}, i.e. {@code aᵀ (N, M)}, into {@code packedA (ceil(N / MR), M, MR)}:
+     * {@code packedA[(b·M + i)·MR + r] = a[i][b·MR + r]} (zeros past N); MR consecutive columns of a row are
+     * contiguous, so this is a strided copy, not a gather.
+     */
+    private float[] packAT(float[] a, int aOff, int m, int n) {
+        int blocks = (n + MicroKernel.MR - 1) / MicroKernel.MR;
+        long need = (long) blocks * m * MicroKernel.MR;
+        if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·N too large: " + m + "·" + n);
+        if (packedA.length < need) packedA = new float[(int) need];
+        pack.setTransposed(a, aOff, m, n, packedA);
+        pool.run((blocks + PACK_BLOCKS - 1) / PACK_BLOCKS, pack);
+        pack.clear();
+        return packedA;
+    }
+
     @Override
     public void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale,
                         float[] out, int outOff) {
@@ -181,6 +214,7 @@ public final class PanamaKernels implements Kernels {
         attention.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
     }
 
+    /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
         float[] xp, bias, y; // xp: x packed (ceil(M / MR), K, MR)
         int yOff, m, n, k, colTiles, mPer;
@@ -291,6 +325,57 @@ public final class PanamaKernels implements Kernels {
         }
     }
 
+    /**
+     * {@code dw[N, K] += dyᵀ[N, M] · x[M, K]}; tile = (NC columns of dw, a chunk of its N rows): no two tiles share
+     * dw. The panel is a plain copy of x rows (P[r][j] = x[pc+r][k0+s·NR+j]), the packed A is dyᵀ.
+     */
+    private final class WeightGradJob implements KernelPool.TileJob {
+        float[] dytp, x, dw; // dytp: dyᵀ packed (ceil(N / MR), M, MR)
+        int xOff, dwOff, m, n, k, colTiles, nPer;
+
+        void set(float[] dytp, float[] x, int xOff, float[] dw, int dwOff, int m, int n, int k) {
+            this.dytp = dytp; this.x = x; this.xOff = xOff; this.dw = dw; this.dwOff = dwOff;
+            this.m = m; this.n = n; this.k = k;
+            this.colTiles = (k + NC - 1) / NC;
+            int chunks = mChunks(colTiles, n);
+            this.nPer = ((n + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+        }
+
+        int tiles() {
+            return colTiles * ((n + nPer - 1) / nPer);
+        }
+
+        void clear() {
+            dytp = x = dw = null;
+        }
+
+        @Override
+        public void run(int tile, int slot) {
+            KernelScratch sc = scratch[slot];
+            int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
+            int j0 = (tile / colTiles) * nPer, j1 = Math.min(n, j0 + nPer);
+            float[] panel = sc.panel;
+            for (int pc = 0; pc < m; pc += KC) {
+                int kc = Math.min(KC, m - pc);
+                for (int r = 0; r < kc; r++) {
+                    int src = xOff + (pc + r) * k + k0;
+                    for (int s = 0; s < slivers; s++) {
+                        int cols = Math.min(nr, nc - s * nr), dst = s * kc * nr + r * nr;
+                        System.arraycopy(x, src + s * nr, panel, dst, cols);
+                        for (int j = cols; j < nr; j++) panel[dst + j] = 0f;
+                    }
+                }
+                for (int j = j0; j < j1; j += MicroKernel.MR) {
+                    int rows = Math.min(MicroKernel.MR, j1 - j), aOff = (j / MicroKernel.MR * m + pc) * MicroKernel.MR;
+                    for (int s = 0; s < slivers; s++) {
+                        block(rows, Math.min(nr, nc - s * nr), dytp, aOff, panel, s * kc * nr, kc,
+                                dw, dwOff + j * k + k0 + s * nr, k, null, 0, sc);
+                    }
+                }
+            }
+        }
+    }
+
     /** Decode-sized forward: {@code y[i, j] = W[j, :] · x[i, :] + bias[j]}, fused dequant-dot; tile = GEMV_ROWS rows of W. */
     private final class GemvJob implements KernelPool.TileJob {
         float[] x, bias, y;
@@ -349,9 +434,17 @@ public final class PanamaKernels implements Kernels {
     private final class PackJob implements KernelPool.TileJob {
         float[] a, ap;
         int aOff, m, k;
+        boolean transposed; // pack aᵀ of a (k = M rows, m = N cols): see packAT
 
         void set(float[] a, int aOff, int m, int k, float[] ap) {
             this.a = a; this.aOff = aOff; this.m = m; this.k = k; this.ap = ap;
+            this.transposed = false;
+        }
+
+        /** Packs {@code a (rows, cols)} transposed: blocks run over the columns, the reduction over the rows. */
+        void setTransposed(float[] a, int aOff, int rows, int cols, float[] ap) {
+            this.a = a; this.aOff = aOff; this.m = cols; this.k = rows; this.ap = ap;
+            this.transposed = true;
         }
 
         void clear() {
@@ -362,7 +455,11 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             int b1 = Math.min((m + MicroKernel.MR - 1) / MicroKernel.MR, (tile + 1) * PACK_BLOCKS);
             for (int b = tile * PACK_BLOCKS; b < b1; b++) {
-                MicroKernel.packA(a, aOff, k, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                if (transposed) {
+                    MicroKernel.packAT(a, aOff, m, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                } else {
+                    MicroKernel.packA(a, aOff, k, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                }
             }
         }
     }

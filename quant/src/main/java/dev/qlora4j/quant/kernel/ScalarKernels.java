@@ -47,6 +47,19 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void matmulWeightGrad(float[] dy, int dyOff, float[] x, int xOff, int m, int n, int k, float[] dw,
+                                 int dwOff) {
+        for (int j = 0; j < n; j++) {
+            int dr = dwOff + j * k; // row j of dw (N, K)
+            for (int i = 0; i < m; i++) {
+                float d = dy[dyOff + i * n + j]; // dy (M, N)
+                int xr = xOff + i * k;           // x (M, K)
+                for (int c = 0; c < k; c++) dw[dr + c] += d * x[xr + c];
+            }
+        }
+    }
+
+    @Override
     public void dequantizeRows(StoredWeight w, int row0, int nrows, float[] dst, int dstOff) {
         int k = w.cols();
         for (int r = 0; r < nrows; r++) w.dequantizeRow(row0 + r, dst, dstOff + r * k); // dst (nrows, K)

@@ -109,6 +109,36 @@ class PanamaKernelsTest {
         }
     }
 
+    /** dW = dyᵀ·x: M is the reduction (several KC panels when > 256), N the rows of dW, K its columns. */
+    @ParameterizedTest(name = "{0} bits")
+    @ValueSource(ints = {128, 256, 512})
+    void weightGradMatchesScalar(int bits) {
+        PanamaKernels fast = new PanamaKernels(bits, pool);
+        Random rnd = new Random(23L + bits);
+        int[][] shapes = {{1, 13, 13}, {2, 67, 131}, {7, 131, 67}, {5, 16, 5}, {33, 67, 257}, {300, 140, 13},
+                {517, 270, 12}, {64, 33, 401}};
+        for (int[] shape : shapes) {
+            int m = shape[0], k = shape[1], n = shape[2];
+            int dyOff = 3, xOff = 2, dwOff = 5;
+            float[] dy = TestWeights.randomArray(dyOff + m * n, rnd); // (M, N)
+            float[] x = TestWeights.randomArray(xOff + m * k, rnd);   // (M, K)
+            float[] want = TestWeights.randomArray(dwOff + n * k + 4, rnd); // (N, K) at dwOff, accumulated into
+            float[] before = want.clone(), got = want.clone();
+            SCALAR.matmulWeightGrad(dy, dyOff, x, xOff, m, n, k, want, dwOff);
+            fast.matmulWeightGrad(dy, dyOff, x, xOff, m, n, k, got, dwOff);
+            for (int i = 0; i < dwOff; i++) assertEquals(before[i], got[i], "wrote before dwOff");
+            for (int i = dwOff + n * k; i < got.length; i++) assertEquals(before[i], got[i], "wrote past dw");
+            for (int j = 0; j < n; j++) {
+                for (int c = 0; c < k; c++) {
+                    double abs = Math.abs(before[dwOff + j * k + c]);
+                    for (int i = 0; i < m; i++) abs += Math.abs((double) dy[dyOff + i * n + j] * x[xOff + i * k + c]);
+                    check(want[dwOff + j * k + c], got[dwOff + j * k + c], abs,
+                            () -> bits + " bits dw shape " + m + "x" + k + "x" + n);
+                }
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void dequantizeRowsIsBitExact(Kind kind, int bits) {

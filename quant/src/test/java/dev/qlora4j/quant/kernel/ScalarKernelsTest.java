@@ -55,6 +55,30 @@ class ScalarKernelsTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void weightGradMatchesDoublePrecisionTripleLoop() {
+        Random rnd = new Random(77);
+        ScalarKernels scalar = new ScalarKernels();
+        for (int[] s : new int[][] {{1, 13, 13}, {3, 67, 131}, {7, 131, 67}, {33, 64, 31}}) {
+            int m = s[0], k = s[1], n = s[2];
+            float[] dy = TestWeights.randomArray(m * n, rnd); // (M, N)
+            float[] x = TestWeights.randomArray(m * k, rnd);  // (M, K)
+            float[] dw = TestWeights.randomArray(n * k, rnd); // (N, K), accumulated into
+            float[] dw0 = dw.clone();
+            scalar.matmulWeightGrad(dy, 0, x, 0, m, n, k, dw, 0);
+            for (int j = 0; j < n; j++) {
+                for (int c = 0; c < k; c++) {
+                    double sum = dw0[j * k + c], abs = Math.abs(sum);
+                    for (int i = 0; i < m; i++) {
+                        sum += (double) dy[i * n + j] * x[i * k + c];
+                        abs += Math.abs((double) dy[i * n + j] * x[i * k + c]);
+                    }
+                    near(sum, dw[j * k + c], abs, "dw " + m + "x" + k + "x" + n);
+                }
+            }
+        }
+    }
+
     private static void near(double want, float got, double abs, String what) {
         if (!(Math.abs(want - got) <= 2e-6 * abs + 1e-30)) fail(what + ": want " + want + " got " + got);
     }

@@ -241,6 +241,12 @@ public final class DecoderBackward {
      */
     public void embeddingBackward(int[] tokens, int tokOff, int b, int n, float[] dWte, float[] dWpe,
                                   float[] dEmbLnGamma, float[] dEmbLnBeta) {
+        embeddingBackward(tokens, tokOff, b, n, dWte, 0, dWpe, 0, dEmbLnGamma, dEmbLnBeta);
+    }
+
+    /** As above with {@code dWte} at {@code dWteOff} and {@code dWpe} at {@code dWpeOff}. */
+    public void embeddingBackward(int[] tokens, int tokOff, int b, int n, float[] dWte, int dWteOff, float[] dWpe,
+                                  int dWpeOff, float[] dEmbLnGamma, float[] dEmbLnBeta) {
         DecoderWeights w = model.weights();
         int c = spec.c(), bn = b * n;
         float[] d = dres; // (B, n, C) d embeddings
@@ -263,11 +269,11 @@ public final class DecoderBackward {
         for (int i = 0; i < bn; i++) {
             int row = i * c;
             if (dWte != null) {
-                int dst = tokens[tokOff + i] * c;
+                int dst = dWteOff + tokens[tokOff + i] * c;
                 for (int j = 0; j < c; j++) dWte[dst + j] += d[row + j];
             }
             if (dWpe != null && w.wpe() != null) {
-                int dst = (i % n) * c;
+                int dst = dWpeOff + (i % n) * c;
                 for (int j = 0; j < c; j++) dWpe[dst + j] += d[row + j];
             }
         }

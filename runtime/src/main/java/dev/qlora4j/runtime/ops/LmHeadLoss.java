@@ -8,7 +8,8 @@ import dev.qlora4j.quant.weight.DenseWeight;
  * The tied LM head fused with cross-entropy, in row chunks so the (B·T, V) logits are never materialized: for each
  * chunk of rows, {@code logits (rows, V) = x · Wteᵀ}, then per row the log-sum-exp, the loss and (fused, same pass)
  * {@code dlogits = (softmax - onehot(target)) / divisor} in place, then {@code dx = dlogits · Wte} through
- * {@link Kernels#matmulBackwardInput} and optionally {@code dWte += dlogitsᵀ · x}. Targets equal to
+ * {@link Kernels#matmulBackwardInput} and optionally {@code dWte += dlogitsᵀ · x} through
+ * {@link Kernels#matmulWeightGrad}. Targets equal to
  * {@link #IGNORE_INDEX} contribute neither loss nor gradient, as torch's {@code ignore_index = -100}.
  *
  * <p>The per-row softmax runs on the kernel pool (one tile per row); the two matmuls parallelize inside the kernels.
@@ -23,7 +24,7 @@ public final class LmHeadLoss {
     private final float[] logits;    // (chunkRows, V), overwritten in place by dlogits
     private final double[] rowLoss;  // (chunkRows)
     private final RowJob rowJob = new RowJob();
-    private final DWteJob dWteJob = new DWteJob();
+    private final float[][] expScratch; // per pool slot (Gelu.BLOCK) 2^n scales of the row exp
 
     /** Allocates its own (chunkRows, V) logits buffer. */
     public LmHeadLoss(Kernels kernels, DenseWeight wte, int chunkRows) {
@@ -44,6 +45,7 @@ public final class LmHeadLoss {
         this.chunkRows = chunkRows;
         this.logits = logitsBuffer;
         this.rowLoss = new double[chunkRows];
+        this.expScratch = new float[KernelPool.shared().threads()][Gelu.BLOCK];
     }
 
     /** Rows whose target is not {@link #IGNORE_INDEX}; throws on a target outside {@code [0, V)}. */
@@ -69,7 +71,7 @@ public final class LmHeadLoss {
      */
     public double forward(float[] x, int xOff, int[] targets, int tgtOff, int rows) {
         int count = countTargets(targets, tgtOff, rows);
-        return run(x, xOff, targets, tgtOff, rows, null, 0, null, 1.0) / count;
+        return run(x, xOff, targets, tgtOff, rows, null, 0, null, 0, 1.0) / count;
     }
 
     /** {@link #forwardBackward(float[], int, int[], int, int, float[], int, float[], double)} for the mean loss. */
@@ -92,18 +94,26 @@ public final class LmHeadLoss {
      */
     public double forwardBackward(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff,
                                   float[] dWte, double divisor) {
+        return forwardBackward(x, xOff, targets, tgtOff, rows, dx, dxOff, dWte, 0, divisor);
+    }
+
+    /** As above with {@code dWte (V, C)} at {@code dWteOff} (e.g. inside one flat gradient buffer). */
+    public double forwardBackward(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff,
+                                  float[] dWte, int dWteOff, double divisor) {
         int count = countTargets(targets, tgtOff, rows);
-        if (dWte != null && dWte.length < (long) v * c) throw new IllegalArgumentException("dWte too small");
+        if (dWte != null && dWte.length - (long) dWteOff < (long) v * c) {
+            throw new IllegalArgumentException("dWte too small");
+        }
         if (count == 0) {
             java.util.Arrays.fill(dx, dxOff, dxOff + rows * c, 0f);
             return Double.NaN;
         }
-        return run(x, xOff, targets, tgtOff, rows, dx, dxOff, dWte, 1.0 / divisor) / count;
+        return run(x, xOff, targets, tgtOff, rows, dx, dxOff, dWte, dWteOff, 1.0 / divisor) / count;
     }
 
     /** Summed loss over the non-ignored rows; with dx != null, also the gradients scaled by {@code gradScale}. */
     private double run(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff, float[] dWte,
-                       double gradScale) {
+                       int dWteOff, double gradScale) {
         double total = 0;
         KernelPool pool = KernelPool.shared();
         for (int r0 = 0; r0 < rows; r0 += chunkRows) {
@@ -119,10 +129,49 @@ public final class LmHeadLoss {
             for (int r = 0; r < m; r++) total += rowLoss[r];
             if (dx != null) {
                 kernels.matmulBackwardInput(logits, 0, wte, dx, dxOff + r0 * c, m, false); // dx (m, C)
-                if (dWte != null) dWteJob.run(pool, x, xOff + r0 * c, m, dWte);
+                if (dWte != null) { // dWte (V, C) += dlogitsᵀ (V, m) · x (m, C)
+                    kernels.matmulWeightGrad(logits, 0, x, xOff + r0 * c, m, v, c, dWte, dWteOff);
+                }
             }
         }
         return total;
+    }
+
+    /**
+     * {@code a[off + j] = exp(a[off + j] - shift)} for j in [0, n), returning {@code Σ} of the new values in double.
+     * The fp32 exp of {@link Gelu} (within 1e-7 relative of {@link Math#exp}) in two loops per block so C2 vectorizes
+     * both; the sum runs over four double accumulators in a fixed order, so the result does not depend on the JIT
+     * tier. {@link #expInPlaceReference} is the scalar reference.
+     *
+     * @param scale scratch of at least {@link Gelu#BLOCK} floats
+     */
+    static double expInPlace(float[] a, int off, int n, float shift, float[] scale) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (int b0 = 0; b0 < n; b0 += Gelu.BLOCK) {
+            int len = Math.min(Gelu.BLOCK, n - b0), base = off + b0;
+            for (int j = 0; j < len; j++) scale[j] = Gelu.expScale(a[base + j] - shift);
+            for (int j = 0; j < len; j++) a[base + j] = Gelu.expPoly(a[base + j] - shift) * scale[j];
+            int j = 0;
+            for (; j + 3 < len; j += 4) {
+                s0 += a[base + j];
+                s1 += a[base + j + 1];
+                s2 += a[base + j + 2];
+                s3 += a[base + j + 3];
+            }
+            for (; j < len; j++) s0 += a[base + j];
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** Scalar reference of {@link #expInPlace}: {@link Math#exp} in double, one accumulator. */
+    static double expInPlaceReference(float[] a, int off, int n, float shift) {
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            double e = Math.exp(a[off + j] - shift);
+            a[off + j] = (float) e;
+            sum += e;
+        }
+        return sum;
     }
 
     /** One row of the chunk: loss, and with backward, dlogits in place of the logits. */
@@ -151,55 +200,13 @@ public final class LmHeadLoss {
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < v; j++) max = Math.max(max, logits[o + j]);
             float target = logits[o + y];
-            double sum = 0;
+            double sum = expInPlace(logits, o, v, max, expScratch[slot]);
             if (backward) {
-                for (int j = 0; j < v; j++) {
-                    double e = Math.exp(logits[o + j] - max);
-                    logits[o + j] = (float) e;
-                    sum += e;
-                }
                 float s = (float) (gradScale / sum);
                 for (int j = 0; j < v; j++) logits[o + j] *= s;
                 logits[o + y] -= (float) gradScale;
-            } else {
-                for (int j = 0; j < v; j++) sum += Math.exp(logits[o + j] - max);
             }
             rowLoss[r] = max + Math.log(sum) - target;
-        }
-    }
-
-    /** {@code dWte (V, C) += dlogitsᵀ (V, m) · x (m, C)}, tiles of vocabulary rows so no two threads share a row. */
-    private final class DWteJob implements KernelPool.TileJob {
-        static final int ROWS_PER_TILE = 256;
-        float[] x, dWte;
-        int xOff, m;
-
-        void run(KernelPool pool, float[] x, int xOff, int m, float[] dWte) {
-            this.x = x;
-            this.xOff = xOff;
-            this.m = m;
-            this.dWte = dWte;
-            int tiles = (v + ROWS_PER_TILE - 1) / ROWS_PER_TILE;
-            if ((long) m * v * c < 1 << 18) {
-                for (int t = 0; t < tiles; t++) run(t, 0);
-            } else {
-                pool.run(tiles, this);
-            }
-            this.x = this.dWte = null;
-        }
-
-        @Override
-        public void run(int tile, int slot) {
-            int j0 = tile * ROWS_PER_TILE, j1 = Math.min(v, j0 + ROWS_PER_TILE);
-            for (int r = 0; r < m; r++) {
-                int xr = xOff + r * c;
-                for (int j = j0; j < j1; j++) {
-                    float d = logits[r * v + j];
-                    if (d == 0f) continue;
-                    int w = j * c;
-                    for (int i = 0; i < c; i++) dWte[w + i] += d * x[xr + i];
-                }
-            }
         }
     }
 }
