@@ -127,7 +127,7 @@ public final class Trainer {
         this.evalBatch = new Batch(b, t);
         // LM head chunk: (chunkRows, V) logits; a full fine-tune also runs dWte += dlogitsᵀ·x per chunk, which wants
         // a deeper reduction than the 64 rows that suffice for the forward and dx
-        int chunkRows = Math.min(b * t, trainable.lmHeadGrad() != null ? 256 : 64);
+        int chunkRows = Math.min(b * t, trainable.lmHeadGrad() != null ? 512 : 64);
         this.ws = new Workspace(model.spec(), b, t, t,
                 gradientCheckpointing ? Workspace.Activations.CHECKPOINTED : Workspace.Activations.SAVED, chunkRows);
         this.cache = new KvCache(model.spec(), b, t);

@@ -61,4 +61,18 @@ public interface Kernels {
                                 int yOff, boolean accumulate) {
         AttentionKernels.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
     }
+
+    /** Largest of {@code a[off .. off + n)} (n ≥ 1): the shift of a softmax row. */
+    default float rowMax(float[] a, int off, int n) {
+        return SoftmaxKernels.max(a, off, n);
+    }
+
+    /**
+     * The exponentials of a softmax row in place: {@code a[off + j] = exp(a[off + j] - shift)} for {@code j < n}
+     * (fp32 exp within 1e-7 relative of {@link Math#exp}); returns their sum (in double, or float blocks added in
+     * double).
+     */
+    default double expInPlace(float[] a, int off, int n, float shift) {
+        return SoftmaxKernels.expInPlace(a, off, n, shift);
+    }
 }

@@ -21,6 +21,7 @@ public final class PanamaKernels implements Kernels {
 
     private final VectorWidth vw;
     private final PanamaAttention attention;
+    private final PanamaSoftmax softmax;
     private final KernelPool pool;
     private final int nr;
     private final KernelScratch[] scratch; // one per pool slot
@@ -46,6 +47,7 @@ public final class PanamaKernels implements Kernels {
     public PanamaKernels(int vectorBits, KernelPool pool) {
         this.vw = VectorWidth.of(vectorBits);
         this.attention = new PanamaAttention(vw);
+        this.softmax = new PanamaSoftmax(vw);
         this.pool = pool;
         this.nr = MicroKernel.nr(vw);
         this.scratch = new KernelScratch[pool.threads()];
@@ -206,6 +208,16 @@ public final class PanamaKernels implements Kernels {
     public void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale,
                         float[] out, int outOff) {
         attention.dotRows(q, qOff, k, kOff, stride, n, len, scale, out, outOff);
+    }
+
+    @Override
+    public float rowMax(float[] a, int off, int n) {
+        return softmax.max(a, off, n);
+    }
+
+    @Override
+    public double expInPlace(float[] a, int off, int n, float shift) {
+        return softmax.expInPlace(a, off, n, shift);
     }
 
     @Override

@@ -29,14 +29,14 @@ public final class Gelu {
     private static final float EXP_MIN = -87f, EXP_MAX = 88f;
 
     /** {@code 2^round(z·log2 e)} for z clamped to [-87, 88], as a float built from its exponent bits. */
-    static float expScale(float z) {
+    private static float expScale(float z) {
         float c = Math.max(EXP_MIN, Math.min(EXP_MAX, z));
         // the low bits of c·log2e + 1.5·2^23 hold n + 0x400000; shifting by 23 keeps (n + 127) as the exponent
         return Float.intBitsToFloat((Float.floatToRawIntBits(c * LOG2E + MAGIC) + 127) << 23);
     }
 
     /** {@code exp(r)} of the reduced argument of z clamped to [-87, 88]: {@code exp(z) = expPoly(z) · expScale(z)}. */
-    static float expPoly(float z) {
+    private static float expPoly(float z) {
         float c = Math.max(EXP_MIN, Math.min(EXP_MAX, z));
         float n = (c * LOG2E + MAGIC) - MAGIC;
         float r = c - n * LN2_HI - n * LN2_LO;

@@ -24,7 +24,6 @@ public final class LmHeadLoss {
     private final float[] logits;    // (chunkRows, V), overwritten in place by dlogits
     private final double[] rowLoss;  // (chunkRows)
     private final RowJob rowJob = new RowJob();
-    private final float[][] expScratch; // per pool slot (Gelu.BLOCK) 2^n scales of the row exp
 
     /** Allocates its own (chunkRows, V) logits buffer. */
     public LmHeadLoss(Kernels kernels, DenseWeight wte, int chunkRows) {
@@ -45,7 +44,6 @@ public final class LmHeadLoss {
         this.chunkRows = chunkRows;
         this.logits = logitsBuffer;
         this.rowLoss = new double[chunkRows];
-        this.expScratch = new float[KernelPool.shared().threads()][Gelu.BLOCK];
     }
 
     /** Rows whose target is not {@link #IGNORE_INDEX}; throws on a target outside {@code [0, V)}. */
@@ -137,43 +135,6 @@ public final class LmHeadLoss {
         return total;
     }
 
-    /**
-     * {@code a[off + j] = exp(a[off + j] - shift)} for j in [0, n), returning {@code Σ} of the new values in double.
-     * The fp32 exp of {@link Gelu} (within 1e-7 relative of {@link Math#exp}) in two loops per block so C2 vectorizes
-     * both; the sum runs over four double accumulators in a fixed order, so the result does not depend on the JIT
-     * tier. {@link #expInPlaceReference} is the scalar reference.
-     *
-     * @param scale scratch of at least {@link Gelu#BLOCK} floats
-     */
-    static double expInPlace(float[] a, int off, int n, float shift, float[] scale) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (int b0 = 0; b0 < n; b0 += Gelu.BLOCK) {
-            int len = Math.min(Gelu.BLOCK, n - b0), base = off + b0;
-            for (int j = 0; j < len; j++) scale[j] = Gelu.expScale(a[base + j] - shift);
-            for (int j = 0; j < len; j++) a[base + j] = Gelu.expPoly(a[base + j] - shift) * scale[j];
-            int j = 0;
-            for (; j + 3 < len; j += 4) {
-                s0 += a[base + j];
-                s1 += a[base + j + 1];
-                s2 += a[base + j + 2];
-                s3 += a[base + j + 3];
-            }
-            for (; j < len; j++) s0 += a[base + j];
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
-    /** Scalar reference of {@link #expInPlace}: {@link Math#exp} in double, one accumulator. */
-    static double expInPlaceReference(float[] a, int off, int n, float shift) {
-        double sum = 0;
-        for (int j = 0; j < n; j++) {
-            double e = Math.exp(a[off + j] - shift);
-            a[off + j] = (float) e;
-            sum += e;
-        }
-        return sum;
-    }
-
     /** One row of the chunk: loss, and with backward, dlogits in place of the logits. */
     private final class RowJob implements KernelPool.TileJob {
         int[] targets;
@@ -197,10 +158,9 @@ public final class LmHeadLoss {
                 if (backward) java.util.Arrays.fill(logits, o, o + v, 0f);
                 return;
             }
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < v; j++) max = Math.max(max, logits[o + j]);
+            float max = kernels.rowMax(logits, o, v);
             float target = logits[o + y];
-            double sum = expInPlace(logits, o, v, max, expScratch[slot]);
+            double sum = kernels.expInPlace(logits, o, v, max); // logits row → exp(logit - max)
             if (backward) {
                 float s = (float) (gradScale / sum);
                 for (int j = 0; j < v; j++) logits[o + j] *= s;
