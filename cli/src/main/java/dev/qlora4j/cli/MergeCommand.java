@@ -17,12 +17,15 @@ import java.util.Locale;
 @Command(name = "merge", mixinStandardHelpOptions = true, usageHelpAutoWidth = true,
         description = {"Merge a PEFT LoRA adapter into its base model (W + s·B·A, as PEFT's merge_and_unload) and write "
                 + "a complete Hugging Face model directory (config.json, model.safetensors, tokenizer files) that "
-                + "qlora and transformers load without the adapter. Quantized bases are dequantized."})
+                + "qlora and transformers load without the adapter. Quantized bases are dequantized. Without "
+                + "--adapter, re-saves the model in --dtype."})
 final class MergeCommand extends Subcommand {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "The PEFT adapter directory to merge.")
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "The PEFT adapter directory to merge. Without it, the model is re-saved as is in --dtype "
+                    + "(e.g. a full fine-tune's F32 checkpoint as BF16).")
     Path adapter;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Where to write the merged model.")
@@ -47,7 +50,7 @@ final class MergeCommand extends Subcommand {
             throw new CliError("--out " + out + ": already exists (pass --force to replace a model directory)");
         }
         try (LoadedModel lm = modelOptions.load()) {
-            LoraModel lora = ModelOptions.loadAdapter(lm, adapter);
+            LoraModel lora = adapter == null ? null : ModelOptions.loadAdapter(lm, adapter);
             long t0 = System.nanoTime();
             try {
                 MergedCheckpointWriter.write(lm, lora, out, fmt, force);
@@ -60,9 +63,11 @@ final class MergeCommand extends Subcommand {
             } catch (java.io.IOException e) {
                 bytes = -1;
             }
-            out().printf(Locale.ROOT, "merged %d LoRA modules (r=%d) of %s into %s: %s, %s, %.1f s%n", lora.hooks().size(),
-                    lora.config().r(), adapter, out, dtype.toLowerCase(Locale.ROOT), bytes < 0 ? "?" : Units.mib(bytes),
-                    (System.nanoTime() - t0) / 1e9);
+            String what = lora == null ? "re-saved " + modelOptions.model + " as " + out
+                    : String.format(Locale.ROOT, "merged %d LoRA modules (r=%d) of %s into %s", lora.hooks().size(),
+                    lora.config().r(), adapter, out);
+            out().printf(Locale.ROOT, "%s: %s, %s, %.1f s%n", what, dtype.toLowerCase(Locale.ROOT),
+                    bytes < 0 ? "?" : Units.mib(bytes), (System.nanoTime() - t0) / 1e9);
             out().flush();
         }
         return QloraCommand.EXIT_OK;

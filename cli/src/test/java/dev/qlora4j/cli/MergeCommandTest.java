@@ -85,11 +85,30 @@ class MergeCommandTest {
                 .assertOneLineError(1, "--adapter", "no such directory");
         run("merge", "--model", tmp.resolve("nomodel").toString(), "--adapter", adapter.toString(), "--out", out)
                 .assertOneLineError(1, "--model", "no such directory");
-        QloraCommandTest.Run usage = run("merge", "--model", TINY.toString(), "--out", out);
+        QloraCommandTest.Run usage = run("merge", "--model", TINY.toString(), "--adapter", adapter.toString());
         assertEquals(2, usage.code());
-        assertTrue(usage.err().startsWith("qlora merge: Missing required option: '--adapter=DIR'"), usage.err());
+        assertTrue(usage.err().startsWith("qlora merge: Missing required option: '--out=DIR'"), usage.err());
         run("merge", "--model", TINY.toString(), "--adapter", adapter.toString(), "--out", TINY.toString(), "--force")
                 .assertOneLineError(1, "output directory is the base model's");
         assertFalse(Files.exists(tmp.resolve("m")));
+    }
+
+    /** Without --adapter: the model re-saved in another dtype (e.g. a full fine-tune's F32 output as BF16). */
+    @Test
+    void withoutAdapterReSavesTheModelInTheDtype() throws Exception {
+        Path out = tmp.resolve("resaved");
+        QloraCommandTest.Run r = run("merge", "--model", TINY.toString(), "--out", out.toString(), "--dtype", "bf16");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("re-saved"), r.out());
+        assertEquals("bfloat16", new ObjectMapper().readTree(out.resolve("config.json").toFile()).get("torch_dtype").asText());
+        try (var f = dev.qlora4j.quant.safetensors.SafetensorsFile.open(out.resolve("model.safetensors"));
+             var src = dev.qlora4j.quant.safetensors.SafetensorsFile.open(TINY.resolve("model.safetensors"))) {
+            for (String name : f.names()) {
+                assertEquals(dev.qlora4j.quant.safetensors.DType.BF16, f.info(name).dtype(), name);
+                float[] got = f.readFloats(name), want = src.readFloats(src.contains(name) ? name : name.substring("transformer.".length()));
+                assertEquals(want.length, got.length, name);
+                for (int i = 0; i < got.length; i++) assertEquals(want[i], got[i], Math.abs(want[i]) / 128.0, name + "[" + i + "]");
+            }
+        }
     }
 }
