@@ -51,7 +51,7 @@ final class EvalCommand extends Subcommand {
         } catch (CharacterCodingException e) {
             throw new CliError("--data " + data + ": not valid UTF-8 text");
         }
-        try (LoadedModel lm = modelOptions.load()) {
+        try (LoadedModel lm = modelOptions.load("none", json ? null : err())) {
             if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             int window = seq != null ? seq : Math.min(1024, lm.model().spec().maxT());
             if (window < 2 || window > lm.model().spec().maxT()) {
@@ -66,12 +66,16 @@ final class EvalCommand extends Subcommand {
             }
             if (ids.length < 2) throw new CliError("--data " + data + ": fewer than 2 tokens to evaluate");
             long t0 = System.nanoTime();
-            Perplexity.Result r = Perplexity.evaluate(lm.model(), ids, window, step, 64, (done, total) -> {
-                if (!json && (done == total || done % 10 == 0)) {
-                    err().printf("eval: window %d/%d%n", done, total);
-                    err().flush();
-                }
-            });
+            Progress bar = Progress.of(err(), "eval", "windows").quiet(2 * Progress.SECOND);
+            Progress.Fields tokensPerSecond = (line, done) ->
+                    line.append(String.format(Locale.ROOT, "%.0f tok/s", bar.rate(done) * window));
+            Perplexity.Result r;
+            try {
+                r = Perplexity.evaluate(lm.model(), ids, window, step, 64,
+                        json ? null : (done, total) -> bar.update(done, total, tokensPerSecond));
+            } finally {
+                bar.close();
+            }
             double s = (System.nanoTime() - t0) / 1e9;
             if (json) {
                 out().printf(Locale.ROOT, "{\"loss\":%.6f,\"perplexity\":%.4f,\"tokens\":%d,\"windows\":%d,\"seq\":%d,"

@@ -55,6 +55,14 @@ final class GenerateCommand extends Subcommand {
         boolean sampling = temperature != null || topK != null || topP != null;
         if (greedy && sampling) throw new CliError("--greedy cannot be combined with --temperature, --top-k or --top-p");
         if (maxNewTokens < 1) throw new CliError("--max-new-tokens must be at least 1, got " + maxNewTokens);
+        if (temperature != null && !(temperature > 0 && Float.isFinite(temperature))) {
+            throw new CliError("--temperature must be > 0, got " + temperature);
+        }
+        if (topK != null && topK < 0) throw new CliError("--top-k must be >= 0, got " + topK);
+        if (topP != null && !(topP > 0 && topP <= 1)) throw new CliError("--top-p must be in (0, 1], got " + topP);
+        if (!(repetitionPenalty > 0 && Float.isFinite(repetitionPenalty))) {
+            throw new CliError("--repetition-penalty must be > 0, got " + repetitionPenalty);
+        }
         SamplingParams params;
         try {
             params = sampling
@@ -64,7 +72,7 @@ final class GenerateCommand extends Subcommand {
         } catch (IllegalArgumentException e) {
             throw new CliError(e.getMessage());
         }
-        try (LoadedModel lm = modelOptions.load()) {
+        try (LoadedModel lm = modelOptions.load("none", err())) {
             if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             Tokenizer tok = lm.tokenizer();
             int[] ids = tok.encode(prompt);

@@ -42,6 +42,14 @@ final class ModelOptions {
 
     /** Loads the model, quantizing as {@code --quant} says or else as {@code defaultQuant}. */
     LoadedModel load(String defaultQuant) {
+        return load(defaultQuant, null);
+    }
+
+    /**
+     * As {@link #load(String)}, with a progress line on {@code progressOut} (per transformer block) when loading takes
+     * more than a moment; null for none.
+     */
+    LoadedModel load(String defaultQuant, java.io.PrintWriter progressOut) {
         String quant = quantOr(defaultQuant);
         if (!Files.exists(model)) throw new CliError("--model " + model + ": no such directory");
         if (!Files.isDirectory(model)) throw new CliError("--model " + model + ": not a directory");
@@ -57,7 +65,13 @@ final class ModelOptions {
         } catch (IllegalArgumentException e) {
             throw new CliError(e.getMessage());
         }
-        return ModelLoader.load(model, o, KernelProvider.get());
+        if (progressOut == null) return ModelLoader.load(model, o, KernelProvider.get());
+        Progress bar = Progress.of(progressOut, "load", "blocks").quiet(2 * Progress.SECOND);
+        try {
+            return ModelLoader.load(model, o, KernelProvider.get(), (done, total) -> bar.update(done, total, null));
+        } finally {
+            bar.close();
+        }
     }
 
     /**

@@ -11,7 +11,7 @@ import java.util.Properties;
 /**
  * The {@code qlora} command: {@code quantize}, {@code inspect}, {@code train}, {@code merge}, {@code generate} and {@code eval} (demo follows).
  * Exit codes: 0 success, 1 user error (message names the flag, path or file), 2 bad usage (unknown flag, bad flag
- * value), 70 internal error.
+ * value), 70 internal error, 130 (Ctrl-C) or 143 (SIGTERM) when training stopped after saving a checkpoint.
  */
 @Command(name = "qlora",
         mixinStandardHelpOptions = true,
@@ -28,6 +28,8 @@ public final class QloraCommand implements Runnable {
     public static final int EXIT_USER_ERROR = 1;
     public static final int EXIT_USAGE = 2;
     public static final int EXIT_INTERNAL = 70;
+    /** Stopped by Ctrl-C after saving its state (128 + SIGINT); a SIGTERM'd process exits 143 as the JVM sets it. */
+    public static final int EXIT_INTERRUPTED = 130;
 
     @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
             description = "Print progress and, on failure, the stack trace.")

@@ -67,8 +67,16 @@ final class QuantizeCommand extends Subcommand {
         if (Files.exists(outDir) && !force) {
             throw new CliError("--out " + outDir + ": already exists (choose another directory or add --force)");
         }
+        if (!Files.exists(outDir) || force) checkCreatable("--out", outDir);
         var options = new CheckpointQuantizer.Options(type.format, fourBit ? bs : 0, fourBit && !noDoubleQuant);
-        var r = CheckpointQuantizer.quantize(model, outDir, options, force, this::note);
+        Progress bar = Progress.of(out(), "quantize", "tensors").quiet(2 * Progress.SECOND);
+        CheckpointQuantizer.Report r;
+        try { // --verbose prints a line per tensor instead
+            r = CheckpointQuantizer.quantize(model, outDir, options, force, this::note,
+                    verbose() ? null : (done, total) -> bar.update(done, total, null));
+        } finally {
+            bar.close();
+        }
         print(r);
         return QloraCommand.EXIT_OK;
     }

@@ -12,7 +12,9 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /**
@@ -76,6 +78,25 @@ abstract class Subcommand implements Callable<Integer> {
         if (verbose()) {
             err().println(spec.qualifiedName() + ": " + message);
             err().flush();
+        }
+    }
+
+    /**
+     * Refuses an output path that cannot be made before any work starts: the nearest part of it that exists must be
+     * a directory we may write to (e.g. {@code --out results.txt/run} or {@code --out /root/run} as another user).
+     */
+    static void checkCreatable(String flag, Path out) {
+        Path p = out.toAbsolutePath().normalize();
+        Path q = p;
+        while (q != null && !Files.exists(q)) q = q.getParent();
+        if (q == null) return;
+        if (!Files.isDirectory(q)) {
+            throw new CliError(flag + " " + out + ": " + (q.equals(p) ? "exists and is not a directory"
+                    : "cannot be created, " + q + " is a file"));
+        }
+        if (!Files.isWritable(q)) {
+            throw new CliError(flag + " " + out + ": " + (q.equals(p) ? "not writable" : "cannot be created, " + q
+                    + " is not writable"));
         }
     }
 

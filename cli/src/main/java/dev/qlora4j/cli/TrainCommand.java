@@ -47,7 +47,8 @@ import java.util.Map;
 @Command(name = "train", mixinStandardHelpOptions = true, usageHelpAutoWidth = true, sortOptions = false,
         description = {"Fine-tune a LoRA adapter on a frozen (by default NF4-quantized) GPT-2 or BLOOM model. Writes "
                 + "the PEFT adapter (adapter_config.json, adapter_model.safetensors), metrics.jsonl (one JSON "
-                + "object per step) and resumable checkpoint-<step>/ directories into --out.",
+                + "object per step), loss_chart.svg and resumable checkpoint-<step>/ directories into --out. "
+                + "Ctrl-C saves a checkpoint of the last step and prints the command that resumes.",
                 "The base model's dropouts (embd/attn/resid_pdrop from config.json) apply in training as in "
                         + "transformers' train mode; --no-base-dropout runs the base as in eval mode."})
 final class TrainCommand extends Subcommand {
@@ -220,7 +221,7 @@ final class TrainCommand extends Subcommand {
                     + ", not " + quant);
         }
         PrintWriter o = out();
-        try (LoadedModel lm = modelOptions.load(full ? "none" : "nf4")) {
+        try (LoadedModel lm = modelOptions.load(full ? "none" : "nf4", o)) {
             DecoderSpec spec = lm.model().spec();
             int t = seq != null ? seq : Math.min(256, spec.maxT());
             if (t < 1 || t > spec.maxT()) throw new CliError("--seq must be in [1, " + spec.maxT() + "], got " + t);
@@ -293,20 +294,31 @@ final class TrainCommand extends Subcommand {
             run.put("quant", quant);
             run.put("data", String.join(",", data.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList()));
             if (evalData != null) run.put("eval_data", evalData.toAbsolutePath().normalize().toString());
-            Progress progress = new Progress(o, cfg, trainer.stepsDone());
-            TrainingRun.Result r = TrainingRun.run(trainer, out, run, ckpt != null, progress);
+            TrainProgress progress = new TrainProgress(Progress.of(o, "step", ""), cfg, out, run, saved,
+                    TrainProgress.chartTitle(modelOptions.model, quant, lora, data), cfg.summary(), verbose());
+            GracefulStop stop = progress.stopOnSignal(this.spec.qualifiedName());
+            TrainingRun.Result r;
+            try {
+                r = TrainingRun.run(trainer, out, run, ckpt != null, progress);
+                if (!r.completed()) return progress.interrupted(trainer, r, err(), this.spec);
+            } finally {
+                progress.close();
+                stop.close();
+            }
+            Path chart = progress.writeChart();
             o.printf(Locale.ROOT, "done: %d steps, %.1f tok/s, %.2f steps/s, peak RSS %.0f MiB%s%n", r.steps(),
                     r.tokensPerSecond(), r.trainNanos() == 0 ? 0 : progress.stepsThisSession * 1e9 / r.trainNanos(),
                     r.peakRssMib(), Double.isNaN(r.evalLoss()) ? "" : String.format(Locale.ROOT, "; eval loss %s%.4f",
                             Double.isNaN(r.firstEvalLoss()) || r.firstEvalLoss() == r.evalLoss() ? ""
                                     : String.format(Locale.ROOT, "%.4f → ", r.firstEvalLoss()), r.evalLoss()));
+            String chartNote = chart == null ? "" : "; loss chart: " + chart;
             if (full) {
                 if (r.completed() && finalDtype != WeightFormat.F32) fullModel.writeWeights(out, finalDtype);
                 o.println("model: " + out + " (config.json, model.safetensors " + saveDtype.toLowerCase(Locale.ROOT)
-                        + ", tokenizer files); metrics: " + out.resolve(MetricsLog.FILE));
+                        + ", tokenizer files); metrics: " + out.resolve(MetricsLog.FILE) + chartNote);
             } else {
                 o.println("adapter: " + out.resolve(AdapterConfigFile.NAME).getParent() + " (" + AdapterConfigFile.NAME
-                        + ", adapter_model.safetensors); metrics: " + out.resolve(MetricsLog.FILE));
+                        + ", adapter_model.safetensors); metrics: " + out.resolve(MetricsLog.FILE) + chartNote);
             }
             o.flush();
         }
@@ -376,6 +388,7 @@ final class TrainCommand extends Subcommand {
     /** Refuses to mix a new run into an output directory that holds another one. */
     private void checkOut(Path ckpt) {
         if (Files.exists(out) && !Files.isDirectory(out)) throw new CliError("--out " + out + ": exists and is not a directory");
+        checkCreatable("--out", out);
         boolean previous = Files.isRegularFile(out.resolve(MetricsLog.FILE)) || !Checkpoint.list(out).isEmpty()
                 || Files.isRegularFile(out.resolve(AdapterConfigFile.NAME))
                 || Files.isRegularFile(out.resolve("config.json"));
@@ -549,54 +562,5 @@ final class TrainCommand extends Subcommand {
             case BloomConfig b -> String.format(Locale.ROOT, "hidden_dropout %s, attention_dropout %s",
                     b.hiddenDropout(), b.attentionDropout());
         };
-    }
-
-    // ---------------------------------------------------------------- progress
-
-    /** {@code step 20/200 | loss 3.2101 | lr 1.9e-04 | grad 0.84 | 1523 tok/s | ETA 2m05s | rss 412 MiB} */
-    private final class Progress implements TrainingRun.Listener {
-        final PrintWriter o;
-        final TrainConfig cfg;
-        final int startStep;
-        final long t0 = System.nanoTime();
-        int stepsThisSession;
-
-        Progress(PrintWriter o, TrainConfig cfg, int startStep) {
-            this.o = o;
-            this.cfg = cfg;
-            this.startStep = startStep;
-        }
-
-        @Override
-        public boolean onStep(Trainer.StepStats s, double evalLoss, double rssMib) {
-            stepsThisSession++;
-            boolean show = s.step == startStep + 1 || s.step == cfg.steps() || cfg.logEvery() > 0 && s.step % cfg.logEvery() == 0;
-            if (show) {
-                double elapsed = (System.nanoTime() - t0) / 1e9;
-                double eta = elapsed / stepsThisSession * (cfg.steps() - s.step);
-                o.printf(Locale.ROOT, "step %d/%d | loss %.4f | lr %.2e | grad %.3f | %.0f tok/s | ETA %s | rss %.0f MiB%n",
-                        s.step, cfg.steps(), s.loss, s.lr, s.gradNorm, s.tokensPerSecond(), duration(eta), rssMib);
-                o.flush();
-            }
-            return true;
-        }
-
-        @Override
-        public void onEval(int step, double loss) {
-            o.printf(Locale.ROOT, "eval @ step %d: loss %.4f%n", step, loss);
-            o.flush();
-        }
-
-        @Override
-        public void onCheckpoint(Path dir) {
-            note("saved " + dir);
-        }
-    }
-
-    static String duration(double seconds) {
-        long s = Math.round(seconds);
-        if (s < 60) return s + "s";
-        if (s < 3600) return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
-        return String.format(Locale.ROOT, "%dh%02dm", s / 3600, (s % 3600) / 60);
     }
 }

@@ -35,13 +35,23 @@ public final class ModelLoader {
     private ModelLoader() {
     }
 
+    /** Load progress: transformer blocks done, blocks in all (called once per block, on the loading thread). */
+    public interface Progress {
+        void update(int done, int total);
+    }
+
     public static LoadedModel load(Path dir, LoadOptions options, Kernels kernels) {
+        return load(dir, options, kernels, null);
+    }
+
+    /** @param progress told after each transformer block (the bulk of the work when quantizing at load), or null */
+    public static LoadedModel load(Path dir, LoadOptions options, Kernels kernels, Progress progress) {
         HfModelDir md = HfModelDir.open(dir);
         Arena arena = Arena.ofShared();
         try {
             DecoderWeights w = switch (md.config()) {
-                case Gpt2Config g -> gpt2(md, g, options, arena);
-                case BloomConfig b -> bloom(md, b, options, arena);
+                case Gpt2Config g -> gpt2(md, g, options, arena, progress);
+                case BloomConfig b -> bloom(md, b, options, arena, progress);
             };
             return new LoadedModel(md, new DecoderModel(w, kernels), arena);
         } catch (RuntimeException e) {
@@ -51,7 +61,7 @@ public final class ModelLoader {
         }
     }
 
-    private static DecoderWeights gpt2(HfModelDir md, Gpt2Config cfg, LoadOptions o, Arena arena) {
+    private static DecoderWeights gpt2(HfModelDir md, Gpt2Config cfg, LoadOptions o, Arena arena, Progress progress) {
         String act = cfg.activation();
         if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
             throw new ModelDirException(md.dir().resolve(HfModelDir.CONFIG) + ": activation_function '" + act
@@ -68,12 +78,13 @@ public final class ModelLoader {
                     linear(md, p + "attn.c_attn", true, o, arena), linear(md, p + "attn.c_proj", true, o, arena),
                     ln(md, p + "ln_2", eps),
                     linear(md, p + "mlp.c_fc", true, o, arena), linear(md, p + "mlp.c_proj", true, o, arena));
+            if (progress != null) progress.update(i + 1, spec.l());
         }
         return new DecoderWeights(spec, embedding(md, "wte.weight", o, arena), embedding(md, "wpe.weight", o, arena),
                 null, blocks, ln(md, "ln_f", eps));
     }
 
-    private static DecoderWeights bloom(HfModelDir md, BloomConfig cfg, LoadOptions o, Arena arena) {
+    private static DecoderWeights bloom(HfModelDir md, BloomConfig cfg, LoadOptions o, Arena arena, Progress progress) {
         checkCommon(md, cfg);
         DecoderSpec spec = new DecoderSpec(Architecture.BLOOM, cfg.numLayers(), cfg.hiddenSize(), cfg.numHeads(),
                 cfg.vocabSize(), o.maxContext(), (float) cfg.layerNormEpsilon(),
@@ -88,6 +99,7 @@ public final class ModelLoader {
                     ln(md, p + "post_attention_layernorm", eps),
                     linear(md, p + "mlp.dense_h_to_4h", false, o, arena),
                     linear(md, p + "mlp.dense_4h_to_h", false, o, arena));
+            if (progress != null) progress.update(i + 1, spec.l());
         }
         return new DecoderWeights(spec, embedding(md, "word_embeddings.weight", o, arena), null,
                 ln(md, "word_embeddings_layernorm", eps), blocks, ln(md, "ln_f", eps));

@@ -118,6 +118,20 @@ public final class CheckpointQuantizer {
      */
     public static Report quantize(Path modelDir, Path outDir, Options options, boolean overwrite,
                                   Consumer<String> progress) {
+        return quantize(modelDir, outDir, options, overwrite, progress, null);
+    }
+
+    /** Progress: linear weights quantized, linear weights in all (called once per weight). */
+    public interface Progress {
+        void update(int done, int total);
+    }
+
+    /**
+     * As {@link #quantize(Path, Path, Options, boolean, Consumer)}, telling {@code counter} (may be null) after each
+     * linear weight.
+     */
+    public static Report quantize(Path modelDir, Path outDir, Options options, boolean overwrite,
+                                  Consumer<String> progress, Progress counter) {
         Path out = outDir.toAbsolutePath().normalize();
         checkTarget(modelDir.toAbsolutePath().normalize(), out, overwrite);
         try (HfModelDir model = HfModelDir.open(modelDir)) {
@@ -127,7 +141,7 @@ public final class CheckpointQuantizer {
             Path tmp = parent.resolve("." + out.getFileName() + ".tmp-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
             Files.createDirectory(tmp);
             try {
-                Report r = write(model, linears, tmp, out, options, progress);
+                Report r = write(model, linears, tmp, out, options, progress, counter);
                 copyConfigAndFiles(model.dir(), tmp, options, r.copiedFiles());
                 replace(tmp, out, overwrite);
                 progress.accept("wrote " + out);
@@ -154,7 +168,7 @@ public final class CheckpointQuantizer {
     }
 
     private static Report write(HfModelDir model, LinearWeights linears, Path tmp, Path out, Options options,
-                                Consumer<String> progress) throws IOException {
+                                Consumer<String> progress, Progress counter) throws IOException {
         TensorStore store = model.store();
         Set<String> kept = new LinkedHashSet<>();
         for (String c : model.canonicalNames()) kept.add(model.resolve(c));
@@ -168,6 +182,8 @@ public final class CheckpointQuantizer {
         Set<String> quantized = new LinkedHashSet<>();
         long linearParams = 0, linearBefore = 0, linearAfter = 0, linearTables = 0;
         int linearCount = 0;
+        int linearTotal = 0;
+        for (String stored : kept) if (linears.isLinearWeight(HfModelDir.canonical(stored))) linearTotal++;
         Path scratch = tmp.resolve(".quantized.scratch");
         try (FileChannel ch = FileChannel.open(scratch, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 StandardOpenOption.READ)) {
@@ -198,6 +214,7 @@ public final class CheckpointQuantizer {
                     quantized.add(stored);
                     progress.accept(String.format(java.util.Locale.ROOT, "quantized %s %s %s -> %s [%d, %d]", stored,
                             ti.dtype(), ti.shapeString(), options.format(), w.rows(), w.cols()));
+                    if (counter != null) counter.update(linearCount, linearTotal);
                 }
             }
             if (linearCount == 0) {
