@@ -216,6 +216,10 @@ final class TrainCommand extends Subcommand {
             throw new CliError("--full trains every weight in fp32; drop --quant " + quant + " (or pass --quant none)");
         }
         WeightFormat finalDtype = parseSaveDtype();
+        if (saved != null && !saved.kind().equals(full ? "full" : "lora")) {
+            throw new CliError("--resume " + ckpt + ": the checkpoint is of a " + saved.kind() + " run"
+                    + (full ? "; drop --full to resume it" : "; add --full to resume it"));
+        }
         if (saved != null && saved.run().has("quant") && !saved.run().get("quant").asText().equals(quant)) {
             throw new CliError("--resume " + ckpt + ": the run was trained with --quant " + saved.run().get("quant").asText()
                     + ", not " + quant);

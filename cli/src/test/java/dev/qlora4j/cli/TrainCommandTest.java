@@ -164,9 +164,9 @@ class TrainCommandTest {
         train(data, out, "--resume", tmp.resolve("nowhere").toString()).assertOneLineError(1, "nowhere", "no such checkpoint");
         train(data, out, "--resume", tmp.toString(), "--init-adapter", tmp.toString()).assertOneLineError(1, "cannot be combined");
         train(data, out, "--format", "xml").assertOneLineError(1, "--format", "xml");
-        Path raw = tmp.resolve("wiki.raw");
+        Path raw = tmp.resolve("wiki.dat");
         Files.writeString(raw, "some text");
-        train(raw, out).assertOneLineError(1, "wiki.raw", "pass --format text|jsonl|csv");
+        train(raw, out).assertOneLineError(1, "wiki.dat", "pass --format text|jsonl|csv");
         train(data, out, "--text-column", "body").assertOneLineError(1, "no key \"body\"");
         Path bad = tmp.resolve("bad.jsonl");
         Files.writeString(bad, "{\"prompt\": \"1 =\", \"completion\": \" one\"}\n{not json\n");
