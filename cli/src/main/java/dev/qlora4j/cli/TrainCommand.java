@@ -220,6 +220,11 @@ final class TrainCommand extends Subcommand {
             throw new CliError("--resume " + ckpt + ": the checkpoint is of a " + saved.kind() + " run"
                     + (full ? "; drop --full to resume it" : "; add --full to resume it"));
         }
+        if (saved != null && saved.run().has("base_dropout")
+                && Boolean.parseBoolean(saved.run().get("base_dropout").asText()) != baseDropout) {
+            throw new CliError("--resume " + ckpt + ": the run was trained with --" + (baseDropout ? "no-" : "")
+                    + "base-dropout; resume with the same setting");
+        }
         if (saved != null && saved.run().has("quant") && !saved.run().get("quant").asText().equals(quant)) {
             throw new CliError("--resume " + ckpt + ": the run was trained with --quant " + saved.run().get("quant").asText()
                     + ", not " + quant);
@@ -296,6 +301,7 @@ final class TrainCommand extends Subcommand {
             Map<String, String> run = new LinkedHashMap<>();
             run.put("base_model", modelOptions.model.toAbsolutePath().normalize().toString());
             run.put("quant", quant);
+            run.put("base_dropout", Boolean.toString(baseDropout));
             run.put("data", String.join(",", data.stream().map(p -> p.toAbsolutePath().normalize().toString()).toList()));
             if (evalData != null) run.put("eval_data", evalData.toAbsolutePath().normalize().toString());
             TrainProgress progress = new TrainProgress(Progress.of(o, "step", ""), cfg, out, run, saved,

@@ -108,6 +108,8 @@ class TrainCommandTest {
                 .assertOneLineError(1, "checkpoint-4", "other settings", "--lr 0.01 → 0.03");
         train(data, out, "--schedule", "constant", "--steps", "4", "--resume", out.toString(), "--quant", "none")
                 .assertOneLineError(1, "--resume", "--quant nf4");
+        train(data, out, "--schedule", "constant", "--steps", "4", "--resume", out.toString(), "--no-base-dropout")
+                .assertOneLineError(1, "--resume", "--base-dropout", "same setting");
 
         // a constant schedule may be extended: 4 more steps from checkpoint-4 (the newest in --out)
         QloraCommandTest.Run more = train(data, out, "--schedule", "constant", "--steps", "8", "--resume", out.toString());
