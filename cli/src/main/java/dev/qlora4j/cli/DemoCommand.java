@@ -76,16 +76,20 @@ final class DemoCommand extends Subcommand {
     Path out;
 
     @Option(names = "--steps", paramLabel = "N",
-            description = "Training steps (default: 300 for numbers, 150 for prompts; 4 and 3 with --quick).")
+            description = "Training steps (default: 400 for numbers, 100 for prompts; 4 and 3 with --quick).")
     Integer steps;
 
     @Option(names = "--lr", paramLabel = "LR",
-            description = "Peak learning rate of the cosine schedule (default: 2e-3 for numbers, 1e-3 for prompts).")
+            description = "Peak learning rate of the cosine schedule (default: 3e-3 for numbers, 1e-3 for prompts).")
     Double lr;
 
     @Option(names = "--max-digits", paramLabel = "D",
-            description = "numbers task: numbers of 1 to D digits, D ≤ 6 (default: 6; 4 with --quick).")
+            description = "numbers task: numbers of 1 to D digits, D ≤ 6 (default 4).")
     Integer maxDigits;
+
+    @Option(names = "--spaced-digits", description = "numbers task: prompts with the digits apart, \"4 7 1 1 =\": "
+            + "one token per digit, every one seen in training, instead of GPT-2's chunks (\"47\", \"11\").")
+    boolean spacedDigits;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "42",
             description = "Seeds the generated data, the LoRA init and the data order (default 42).")
@@ -104,6 +108,7 @@ final class DemoCommand extends Subcommand {
     int run() throws IOException {
         try {
             DemoPlan plan = DemoPlan.of(task, quick, steps, lr, maxDigits);
+            if (spacedDigits && task != Task.numbers) throw new CliError("--spaced-digits applies to --task numbers");
             Path modelDir = resolveModel(model, Path.of("").toAbsolutePath(), codeLocation());
             if (Files.exists(out) && !Files.isDirectory(out)) throw new CliError("--out " + out + ": exists and is not a directory");
             Demo d = new Demo(out(), modelDir, plan);
@@ -199,24 +204,28 @@ final class DemoCommand extends Subcommand {
             quantize();
             try (LoadedModel lm = load()) {
                 generate(lm);
-                NumbersTask t = new NumbersTask(lm, plan, seed, out.resolve("data"));
+                NumbersTask t = new NumbersTask(lm, plan, seed, spacedDigits, out.resolve("data"));
                 section("3. The task: number → English words");
                 t.describe(o);
-                o.flush();
                 NumbersTask.Score before = t.score();
-                o.printf(Locale.ROOT, "exact match before fine-tuning: %s%n", before.summary());
+                o.printf("%-18s exact match %s, words in place %s%n", "before training", before.summary(), before.words());
                 Path adapter = out.resolve("adapter");
                 section("4. QLoRA fine-tuning (frozen NF4 base, LoRA adapters in fp32)");
-                train(lm, t.train(), t.heldOut(), t.seqLen(), adapter);
+                TrainingRun.Result r = train(lm, t.train(), t.heldOut(), t.seqLen(), adapter);
                 section("5. After fine-tuning");
                 NumbersTask.Score after;
                 try (LoraModel ignored = ModelOptions.loadAdapter(lm, adapter)) { // as 'qlora generate --adapter' does
                     after = t.score();
                 }
-                o.printf(Locale.ROOT, "exact match on %d held-out numbers: before %s → after %s%n%n", before.total(),
-                        before.summary(), after.summary());
+                o.printf("%-32s %-16s %s%n", "held-out numbers (" + before.total() + ")", "before", "after");
+                o.printf("%-32s %-16s %s%n", "  exact match", before.summary(), after.summary());
+                o.printf("%-32s %-16s %s%n", "  words in place", before.words(), after.words());
+                if (!Double.isNaN(r.firstEvalLoss())) {
+                    o.printf(Locale.ROOT, "%-32s %-16.3f %.3f%n", "  loss on the completions", r.firstEvalLoss(), r.evalLoss());
+                }
+                o.println();
                 t.table(o, before, after);
-                files(adapter, t.train(), "--prompt " + bashQuote(NumberWords.prompt(t.example())) + " --max-new-tokens 12");
+                files(adapter, t.train(), "--prompt " + bashQuote(t.prompt(t.example())) + " --max-new-tokens 12");
             }
             return QloraCommand.EXIT_OK;
         }
@@ -297,7 +306,7 @@ final class DemoCommand extends Subcommand {
             section("2. Greedy generation with the NF4 model");
             Greedy g = new Greedy(lm, 64);
             for (String p : plan.prompts()) {
-                Greedy.Answer a = g.complete(p, plan.promptTokens(), null);
+                Greedy.Answer a = g.complete(p, plan.promptTokens(), false);
                 o.printf("  %s → %s%n", p, Greedy.oneLine(a.text().strip(), 110));
                 o.flush();
             }

@@ -33,12 +33,10 @@ final class Greedy {
     }
 
     /**
-     * The greedy continuation of {@code prompt}: at most {@code maxNew} tokens, up to the EOS.
-     *
-     * @param target when not null, stop as soon as the text can no longer become {@code target} (scoring an exact
-     *               match needs no more), and at a newline
+     * The greedy continuation of {@code prompt}: at most {@code maxNew} tokens, up to the EOS (and with
+     * {@code oneLine}, up to the first line break, which is left out).
      */
-    Answer complete(String prompt, int maxNew, String target) {
+    Answer complete(String prompt, int maxNew, boolean oneLine) {
         int[] ids = tok.encode(prompt);
         if (ids.length == 0) throw new IllegalArgumentException("prompt '" + prompt + "' encodes to no tokens");
         if (ids.length >= context) ids = Arrays.copyOfRange(ids, ids.length - context + 1, ids.length);
@@ -49,13 +47,9 @@ final class Greedy {
             for (int e : eos) if (id == e) return false;
             got[n[0]++] = id;
             text[0] = tok.decode(Arrays.copyOf(got, n[0]));
-            if (target == null) return true;
-            int nl = text[0].indexOf('\n');
-            if (nl >= 0) {
-                text[0] = text[0].substring(0, nl);
-                return false;
-            }
-            return target.startsWith(text[0]);
+            int nl = oneLine ? text[0].indexOf('\n') : -1;
+            if (nl >= 0) text[0] = text[0].substring(0, nl);
+            return nl < 0;
         });
         return new Answer(text[0], n[0]);
     }

@@ -120,7 +120,7 @@ final class PromptsTask {
         Greedy g = new Greedy(lm, 256, 1.2f);
         List<String> out = new ArrayList<>();
         for (int i = 0; i < Math.min(plan.samples(), heldOut.size()); i++) {
-            out.add(g.complete(prompt(heldOut.get(i).act()), plan.sampleTokens(), null).text());
+            out.add(g.complete(prompt(heldOut.get(i).act()), plan.sampleTokens(), false).text());
         }
         return out;
     }

@@ -50,10 +50,11 @@ class DemoCommandTest {
                 "linear weights     8 tensors, 96 parameters", "written to", "model-nf4",
                 "== 2. Greedy generation", "The meaning of life is → ", "Once upon a time, → ",
                 "== 3. The task: number → English words", "48 training and 8 held-out numbers of 1 to 4 digits",
-                "exact match before fine-tuning: ", "/4 (",
+                "before training    exact match ", "/4 (", "words in place ",
                 "== 4. QLoRA fine-tuning", "held-out loss ", "(before training)", "step 1/4", "step 4/4",
                 "trained            4 steps",
-                "== 5. After fine-tuning", "exact match on 4 held-out numbers: before ", " → after ",
+                "== 5. After fine-tuning", "held-out numbers (4)", "before", "after", "  exact match", "/4 (",
+                "/4 (", "  words in place", "%", "%", "  loss on the completions",
                 "expected", "before", "after",
                 "== Files", "adapter", "metrics", "Use the adapter:", "./qlora generate --model " + out.resolve("model-nf4")
                         + " --adapter " + out.resolve("adapter") + " --prompt '", "done in ");
@@ -91,12 +92,25 @@ class DemoCommandTest {
         assertEquals(0, g.code(), g.err());
 
         // a second run into the same directory replaces the first: no stale checkpoint, a fresh metrics file
-        QloraCommandTest.Run again = run("demo", "--model", TINY.toString(), "--quick", "--steps", "2", "--out", out.toString());
+        QloraCommandTest.Run again = run("demo", "--model", TINY.toString(), "--quick", "--steps", "2", "--spaced-digits",
+                "--out", out.toString());
         assertEquals(0, again.code(), again.err() + again.out());
         assertTrue(again.out().contains("step 2/2"), again.out());
         assertFalse(Files.exists(adapter.resolve("checkpoint-4")), "stale checkpoint of the first run");
         assertTrue(Files.isDirectory(adapter.resolve("checkpoint-2")));
         assertEquals(2, Files.readAllLines(adapter.resolve("metrics.jsonl")).size());
+        for (JsonNode n : jsonl(out.resolve("data/numbers-train.jsonl"))) {
+            assertTrue(n.get("prompt").asText().matches("\\d( \\d){0,3} ="), n.toString());
+        }
+    }
+
+    @Test
+    void wordsInPlaceCountsPositionByPosition() {
+        assertArrayEquals(new int[]{3, 4}, NumbersTask.wordsInPlace("three hundred ninety six", " three hundred sixty six"));
+        assertArrayEquals(new int[]{4, 4}, NumbersTask.wordsInPlace("three hundred ninety six", "three hundred ninety six"));
+        assertArrayEquals(new int[]{0, 2}, NumbersTask.wordsInPlace("two hundred", ""));
+        assertArrayEquals(new int[]{1, 3}, NumbersTask.wordsInPlace("one", " one two  three"));
+        assertArrayEquals(new int[]{0, 3}, NumbersTask.wordsInPlace("one thousand one", "thousand one"));
     }
 
     @Test

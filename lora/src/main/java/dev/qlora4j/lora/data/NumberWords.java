@@ -83,6 +83,18 @@ public final class NumberWords {
         return n + " =";
     }
 
+    /**
+     * The prompt of {@code n} with its digits apart, {@code "4 7 1 1 ="}: GPT-2's tokenizer then gives one token per
+     * digit (10 tokens in all, every one seen in training) instead of chunks like {@code "47"}, {@code "11"} or
+     * {@code "396"}, many of which a held-out number brings unseen.
+     */
+    public static String spacedPrompt(int n) {
+        String d = Integer.toString(n);
+        StringBuilder sb = new StringBuilder(2 * d.length() + 1);
+        for (int i = 0; i < d.length(); i++) sb.append(d.charAt(i)).append(' ');
+        return sb.append('=').toString();
+    }
+
     /** The completion of {@code n}: a space and the words, {@code " four thousand seven hundred eleven"}. */
     public static String completion(int n) {
         return " " + words(n);
@@ -142,13 +154,18 @@ public final class NumberWords {
 
     /** Writes one {@code {"prompt", "completion"}} JSON object per number and line (UTF-8). */
     public static void writeJsonl(List<Integer> numbers, Path file) throws IOException {
+        writeJsonl(numbers, file, false);
+    }
+
+    /** As {@link #writeJsonl(List, Path)}, with {@link #spacedPrompt} prompts when {@code spacedDigits}. */
+    public static void writeJsonl(List<Integer> numbers, Path file, boolean spacedDigits) throws IOException {
         ObjectMapper json = new ObjectMapper();
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
         try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
             for (int n : numbers) {
                 ObjectNode o = json.createObjectNode();
-                o.put("prompt", prompt(n));
+                o.put("prompt", spacedDigits ? spacedPrompt(n) : prompt(n));
                 o.put("completion", completion(n));
                 w.write(json.writeValueAsString(o));
                 w.write('\n');

@@ -57,6 +57,9 @@ class NumberWordsTest {
     void promptAndCompletionOfTheIssueExample() {
         assertEquals("4711 =", NumberWords.prompt(4711));
         assertEquals(" four thousand seven hundred eleven", NumberWords.completion(4711));
+        assertEquals("4 7 1 1 =", NumberWords.spacedPrompt(4711));
+        assertEquals("0 =", NumberWords.spacedPrompt(0));
+        assertEquals("1 0 0 0 0 1 =", NumberWords.spacedPrompt(100001));
     }
 
     @Test
@@ -164,6 +167,11 @@ class NumberWordsTest {
         }
         assertEquals(List.of("4711 =| four thousand seven hundred eleven", "0 =| zero",
                 "100001 =| one hundred thousand one"), got);
+
+        Path spaced = tmp.resolve("spaced.jsonl");
+        NumberWords.writeJsonl(List.of(4711), spaced, true);
+        assertEquals("{\"prompt\":\"4 7 1 1 =\",\"completion\":\" four thousand seven hundred eleven\"}",
+                Files.readString(spaced).strip());
 
         Dataset d = Dataset.load(f, DataSpec.auto(), SharedData.gpt2(), 16);
         assertEquals(DataSpec.Mode.PROMPT_COMPLETION, d.mode());
