@@ -18,7 +18,7 @@ import java.util.Properties;
         versionProvider = QloraCommand.Version.class,
         description = "QLoRA fine-tuning on the CPU: 4/8-bit frozen base weights, fp32 LoRA adapters.",
         subcommands = {QuantizeCommand.class, InspectCommand.class, TrainCommand.class, MergeCommand.class,
-                GenerateCommand.class, EvalCommand.class, InitCommand.class,
+                GenerateCommand.class, EvalCommand.class, InitCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class},
         modelTransformer = QloraCommand.Configure.class,
         usageHelpAutoWidth = true)

@@ -558,14 +558,14 @@ final class TrainCommand extends Subcommand {
     }
 
     /** The base-model dropout of config.json's probabilities (BLOOM has no embedding dropout). */
-    private static Dropout baseDropout(ModelConfig mc, long seed) {
+    static Dropout baseDropout(ModelConfig mc, long seed) {
         return switch (mc) {
             case Gpt2Config g -> new Dropout(g.embdPdrop(), g.attnPdrop(), g.residPdrop(), seed);
             case BloomConfig b -> new Dropout(0, b.attentionDropout(), b.hiddenDropout(), seed);
         };
     }
 
-    private static String dropouts(ModelConfig mc) {
+    static String dropouts(ModelConfig mc) {
         return switch (mc) {
             case Gpt2Config g -> String.format(Locale.ROOT, "embd_pdrop %s, attn_pdrop %s, resid_pdrop %s",
                     g.embdPdrop(), g.attnPdrop(), g.residPdrop());

@@ -202,9 +202,9 @@ class QloraCommandTest {
             assertEquals(2, unknown.code());
             assertTrue(unknown.err().contains("--frobnicate"), unknown.err());
             assertFalse(unknown.err().contains("Usage:"), unknown.err());
-            Run sub = run(cl, "demo"); // not a subcommand yet
+            Run sub = run(cl, "finetune"); // not a subcommand
             assertEquals(2, sub.code());
-            assertTrue(sub.err().contains("demo"), sub.err());
+            assertTrue(sub.err().contains("finetune"), sub.err());
             assertTrue(sub.err().contains("Try 'qlora --help'"), sub.err());
         }
     }
