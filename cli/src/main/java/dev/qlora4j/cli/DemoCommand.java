@@ -352,7 +352,7 @@ final class DemoCommand extends Subcommand {
                 LossChart.write(adapter, modelDir.getFileName() + " (nf4) · LoRA r=" + lc.r() + " · number → words",
                         cfg.summary(), r.firstEvalLoss());
                 o.printf(Locale.ROOT, "%-18s %d steps in %s (%.0f tok/s), peak RSS %.0f MiB%n", "trained", r.steps(),
-                        TrainCommand.duration(r.trainNanos() / 1e9), r.tokensPerSecond(), r.peakRssMib());
+                        dev.qlora4j.cli.Progress.duration(r.trainNanos() / 1e9), r.tokensPerSecond(), r.peakRssMib());
                 o.flush();
                 return r;
             }
@@ -380,7 +380,7 @@ final class DemoCommand extends Subcommand {
                     double perStep = (now - lastTime) / 1e9 / Math.max(1, s.step - lastStep);
                     o.printf(Locale.ROOT, "  step %" + width + "d/%d  loss %.4f  lr %.1e  %.2f s/step  %s%n",
                             s.step, cfg.steps(), s.loss, s.lr, perStep, s.step == 1 ? "(JIT warm-up)"
-                                    : "ETA " + TrainCommand.duration(perStep * (cfg.steps() - s.step)));
+                                    : "ETA " + dev.qlora4j.cli.Progress.duration(perStep * (cfg.steps() - s.step)));
                     o.flush();
                     lastTime = now;
                     lastStep = s.step;
@@ -411,7 +411,7 @@ final class DemoCommand extends Subcommand {
             o.println("Use the adapter:");
             o.println("  ./qlora generate --model " + quantized + " --adapter " + adapter + " " + generateArgs);
             o.println("  ./qlora merge --model " + modelDir + " --adapter " + adapter + " --out " + out.resolve("merged"));
-            o.printf(Locale.ROOT, "%ndone in %s%n", TrainCommand.duration((System.nanoTime() - t0) / 1e9));
+            o.printf(Locale.ROOT, "%ndone in %s%n", dev.qlora4j.cli.Progress.duration((System.nanoTime() - t0) / 1e9));
             o.flush();
         }
     }
