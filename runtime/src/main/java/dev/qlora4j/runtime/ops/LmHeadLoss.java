@@ -23,6 +23,8 @@ public final class LmHeadLoss {
     private final int v, c, chunkRows;
     private final float[] logits;    // (chunkRows, V), overwritten in place by dlogits
     private final double[] rowLoss;  // (chunkRows)
+    private final float[] xg, dxg;   // (chunkRows, C) gathered rows with a target, and their dx
+    private final int[] tg, src;     // (chunkRows) their targets, and their row in the caller's x
     private final RowJob rowJob = new RowJob();
 
     /** Allocates its own (chunkRows, V) logits buffer. */
@@ -44,6 +46,10 @@ public final class LmHeadLoss {
         this.chunkRows = chunkRows;
         this.logits = logitsBuffer;
         this.rowLoss = new double[chunkRows];
+        this.xg = new float[chunkRows * c];
+        this.dxg = new float[chunkRows * c];
+        this.tg = new int[chunkRows];
+        this.src = new int[chunkRows];
     }
 
     /** Rows whose target is not {@link #IGNORE_INDEX}; throws on a target outside {@code [0, V)}. */
@@ -109,26 +115,43 @@ public final class LmHeadLoss {
         return run(x, xOff, targets, tgtOff, rows, dx, dxOff, dWte, dWteOff, 1.0 / divisor) / count;
     }
 
-    /** Summed loss over the non-ignored rows; with dx != null, also the gradients scaled by {@code gradScale}. */
+    /**
+     * Summed loss over the non-ignored rows; with dx != null, also the gradients scaled by {@code gradScale}. Only rows
+     * with a target go through the LM head: they are gathered, chunkRows at a time, into {@link #xg} (ignored rows get
+     * {@code dx = 0} directly), so prompt tokens and padding of prompt/completion data cost nothing here.
+     */
     private double run(float[] x, int xOff, int[] targets, int tgtOff, int rows, float[] dx, int dxOff, float[] dWte,
                        int dWteOff, double gradScale) {
         double total = 0;
         KernelPool pool = KernelPool.shared();
-        for (int r0 = 0; r0 < rows; r0 += chunkRows) {
-            int m = Math.min(chunkRows, rows - r0);
-            kernels.matmul(x, xOff + r0 * c, wte, null, logits, 0, m); // logits (m, V)
-            rowJob.arm(targets, tgtOff + r0, dx != null, gradScale);
+        for (int r = 0; r < rows; ) {
+            int m = 0; // gather up to chunkRows rows that have a target
+            for (; r < rows && m < chunkRows; r++) {
+                int y = targets[tgtOff + r];
+                if (y == IGNORE_INDEX) {
+                    if (dx != null) java.util.Arrays.fill(dx, dxOff + r * c, dxOff + (r + 1) * c, 0f);
+                    continue;
+                }
+                System.arraycopy(x, xOff + r * c, xg, m * c, c);
+                tg[m] = y;
+                src[m] = r;
+                m++;
+            }
+            if (m == 0) continue;
+            kernels.matmul(xg, 0, wte, null, logits, 0, m); // logits (m, V)
+            rowJob.arm(tg, 0, dx != null, gradScale);
             if (m == 1 || (long) m * v < 1 << 15) {
-                for (int r = 0; r < m; r++) rowJob.run(r, 0);
+                for (int i = 0; i < m; i++) rowJob.run(i, 0);
             } else {
                 pool.run(m, rowJob);
             }
             rowJob.targets = null;
-            for (int r = 0; r < m; r++) total += rowLoss[r];
+            for (int i = 0; i < m; i++) total += rowLoss[i];
             if (dx != null) {
-                kernels.matmulBackwardInput(logits, 0, wte, dx, dxOff + r0 * c, m, false); // dx (m, C)
-                if (dWte != null) { // dWte (V, C) += dlogitsᵀ (V, m) · x (m, C)
-                    kernels.matmulWeightGrad(logits, 0, x, xOff + r0 * c, m, v, c, dWte, dWteOff);
+                kernels.matmulBackwardInput(logits, 0, wte, dxg, 0, m, false); // dxg (m, C)
+                for (int i = 0; i < m; i++) System.arraycopy(dxg, i * c, dx, dxOff + src[i] * c, c);
+                if (dWte != null) { // dWte (V, C) += dlogitsᵀ (V, m) · xg (m, C)
+                    kernels.matmulWeightGrad(logits, 0, xg, 0, m, v, c, dWte, dWteOff);
                 }
             }
         }
