@@ -64,14 +64,7 @@ public final class RandomGpt2Checkpoint {
     }
 
     private static float[] normal(SplittableRandom rng, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i += 2) { // Box–Muller, two at a time
-            double u = 1.0 - rng.nextDouble(), v = rng.nextDouble();
-            double r = Math.sqrt(-2 * Math.log(u)) * 0.02;
-            x[i] = (float) (r * Math.cos(2 * Math.PI * v));
-            if (i + 1 < n) x[i + 1] = (float) (r * Math.sin(2 * Math.PI * v));
-        }
-        return x;
+        return dev.qlora4j.lora.full.Gpt2Init.normal(rng, n, 0.02);
     }
 
     private static float[] ones(int n) {

@@ -139,7 +139,7 @@ public final class Gpt2Init {
     }
 
     /** {@code n} draws of N(0, std²), Box–Muller two at a time. */
-    static float[] normal(SplittableRandom rng, int n, double std) {
+    public static float[] normal(SplittableRandom rng, int n, double std) {
         float[] x = new float[n];
         for (int i = 0; i < n; i += 2) {
             double u = 1.0 - rng.nextDouble(), v = rng.nextDouble();

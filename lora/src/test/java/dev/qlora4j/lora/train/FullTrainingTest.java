@@ -27,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * Full-parameter training ({@link FullModel}) on the small reference GPT-2 and BLOOM: every gradient against central
  * finite differences of the model's own loss, the saved model loading back through the runtime's Hugging Face loader
  * with the same logits, and an interrupted-then-resumed run equal to an uninterrupted one. (The gradients and an
- * AdamW trajectory against PyTorch: {@code dev.qlora4j.lora.full.FullReferenceTest}.)
+ * AdamW trajectory against PyTorch: {@link FullReferenceTest}.)
  */
 class FullTrainingTest {
 

@@ -76,15 +76,7 @@ class LoraReferenceTest {
                 }
             }
             double finalLoss = trainer.evaluate();
-            double worst = 0;
-            for (int k = 0; k < traj.length; k++) {
-                double want = exp.get("trajectory_losses").get(k).asDouble();
-                worst = Math.max(worst, Math.abs(traj[k] - want) / Math.abs(want));
-                assertEquals(want, traj[k], 1e-4 * Math.abs(want), variant + ": loss before AdamW step " + k);
-            }
-            double wantFinal = exp.get("trajectory_final_loss").asDouble();
-            worst = Math.max(worst, Math.abs(finalLoss - wantFinal) / Math.abs(wantFinal));
-            assertEquals(wantFinal, finalLoss, 1e-4 * Math.abs(wantFinal), variant + ": loss after 10 AdamW steps");
+            double worst = checkTrajectory(exp, traj, finalLoss, variant);
             System.out.printf(Locale.ROOT, "%s: loss %.8f (torch %.8f), worst grad err %.2e × max|grad|, trajectory worst rel err %.2e%n",
                     variant, traj[0], exp.get("loss").asDouble(), gradErr, worst);
         }
@@ -108,7 +100,25 @@ class LoraReferenceTest {
         return overall;
     }
 
-    private static int[][] rows(SafetensorsFile f, String name, int b, int t) {
+    /**
+     * The losses before each AdamW step and after the last against {@code trajectory_losses} /
+     * {@code trajectory_final_loss}, 1e-4 relative each; returns the worst relative error.
+     */
+    static double checkTrajectory(JsonNode exp, double[] traj, double finalLoss, String what) {
+        double worst = 0;
+        for (int k = 0; k < traj.length; k++) {
+            double want = exp.get("trajectory_losses").get(k).asDouble();
+            worst = Math.max(worst, Math.abs(traj[k] - want) / Math.abs(want));
+            assertEquals(want, traj[k], 1e-4 * Math.abs(want), what + ": loss before AdamW step " + k);
+        }
+        double wantFinal = exp.get("trajectory_final_loss").asDouble();
+        worst = Math.max(worst, Math.abs(finalLoss - wantFinal) / Math.abs(wantFinal));
+        assertEquals(wantFinal, finalLoss, 1e-4 * Math.abs(wantFinal), what + ": loss after 10 AdamW steps");
+        return worst;
+    }
+
+    /** An I64 (b, t) tensor of a golden file as ints. */
+    static int[][] rows(SafetensorsFile f, String name, int b, int t) {
         TensorInfo ti = f.info(name);
         assertEquals(DType.I64, ti.dtype(), name);
         MemorySegment seg = f.segment(name);

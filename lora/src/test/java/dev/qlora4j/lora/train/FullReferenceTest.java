@@ -1,12 +1,11 @@
-package dev.qlora4j.lora.full;
+package dev.qlora4j.lora.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.qlora4j.lora.data.PaddedExamples;
 import dev.qlora4j.lora.optim.LrSchedule;
 import dev.qlora4j.lora.params.ParamBuffer;
-import dev.qlora4j.lora.train.TrainConfig;
-import dev.qlora4j.lora.train.Trainer;
+import dev.qlora4j.lora.full.FullModel;
 import dev.qlora4j.quant.kernel.KernelProvider;
 import dev.qlora4j.quant.safetensors.DType;
 import dev.qlora4j.quant.safetensors.SafetensorsFile;
@@ -71,7 +70,7 @@ class FullReferenceTest {
             for (ParamBuffer.Slice s : pb.slices()) {
                 assertEquals(decays.contains(refName(s.name())), s.decay(), s.name() + ": weight decay group");
             }
-            int[][] inputs = rows(ref, "input_ids", b, t), targets = rows(ref, "targets", b, t);
+            int[][] inputs = LoraReferenceTest.rows(ref, "input_ids", b, t), targets = LoraReferenceTest.rows(ref, "targets", b, t);
             PaddedExamples ex = PaddedExamples.of(inputs, targets);
             TrainConfig cfg = new TrainConfig(b, t, 1, exp.get("trajectory_losses").size(), opt.get("lr").asDouble(),
                     LrSchedule.Kind.CONSTANT, 0, wd, opt.at("/betas/0").asDouble(), opt.at("/betas/1").asDouble(),
@@ -91,15 +90,7 @@ class FullReferenceTest {
                 }
             }
             double finalLoss = trainer.evaluate();
-            double worst = 0;
-            for (int k = 0; k < traj.length; k++) {
-                double want = exp.get("trajectory_losses").get(k).asDouble();
-                worst = Math.max(worst, Math.abs(traj[k] - want) / Math.abs(want));
-                assertEquals(want, traj[k], 1e-4 * Math.abs(want), model + ": loss before AdamW step " + k);
-            }
-            double wantFinal = exp.get("trajectory_final_loss").asDouble();
-            worst = Math.max(worst, Math.abs(finalLoss - wantFinal) / Math.abs(wantFinal));
-            assertEquals(wantFinal, finalLoss, 1e-4 * Math.abs(wantFinal), model + ": loss after 10 AdamW steps");
+            double worst = LoraReferenceTest.checkTrajectory(exp, traj, finalLoss, model);
             double finalErr = checkFinals(model, fm, ref, m);
             System.out.printf(Locale.ROOT, "%s full: loss %.8f (torch %.8f), worst grad err %.2e × max|grad|, "
                             + "trajectory worst rel err %.2e, final tensors worst %.2e of their move%n",
@@ -185,17 +176,6 @@ class FullReferenceTest {
         MemorySegment seg = f.segment(name);
         long[] out = new long[(int) (seg.byteSize() / 8)];
         for (int i = 0; i < out.length; i++) out[i] = seg.get(I64, 8L * i);
-        return out;
-    }
-
-    private static int[][] rows(SafetensorsFile f, String name, int b, int t) {
-        TensorInfo ti = f.info(name);
-        assertEquals(DType.I64, ti.dtype(), name);
-        MemorySegment seg = f.segment(name);
-        int[][] out = new int[b][t];
-        for (int i = 0; i < b; i++) {
-            for (int j = 0; j < t; j++) out[i][j] = Math.toIntExact(seg.get(I64, 8L * (i * t + j)));
-        }
         return out;
     }
 }
