@@ -1,6 +1,10 @@
 package dev.qlora4j.runtime.ops;
 
 import dev.qlora4j.quant.kernel.KernelPool;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * GELU, tanh approximation ({@code gelu_new} in GPT-2, {@code bloom_gelu_forward} in BLOOM):
@@ -87,8 +91,55 @@ public final class Gelu {
         job.runOnPool();
     }
 
-    /** @param sc scratch (≥ BLOCK) for the exp scales */
-    private static void forwardRange(float[] x, int xOff, float[] y, int yOff, int n, float[] sc) {
+    /** Forward over a range: the Vector API loop, its scalar twin ({@link #forwardRangeScalar}) for the tail. */
+    static void forwardRange(float[] x, int xOff, float[] y, int yOff, int n, float[] sc) {
+        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        int l = s.length(), i = 0;
+        for (; i <= n - l; i += l) {
+            FloatVector v = FloatVector.fromArray(s, x, xOff + i);
+            v.div(exp(minus2u(v)).add(1f)).intoArray(y, yOff + i);
+        }
+        if (i < n) forwardRangeScalar(x, xOff + i, y, yOff + i, n - i, sc);
+    }
+
+    /** Backward over a range: the Vector API loop, its scalar twin ({@link #backwardRangeScalar}) for the tail. */
+    static void backwardRange(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n, float[] sc) {
+        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        int l = s.length(), i = 0;
+        for (; i <= n - l; i += l) {
+            FloatVector v = FloatVector.fromArray(s, x, xOff + i);
+            FloatVector e = exp(minus2u(v));                  // exp(-2u)
+            FloatVector sig = FloatVector.broadcast(s, 1f).div(e.add(1f));   // 0.5·(1 + tanh u)
+            FloatVector du = v.mul(3f * 0.044715f).mul(v).add(1f).mul(SQRT_2_OVER_PI);
+            FloatVector g = sig.mul(v.mul(2f).mul(du).mul(e.mul(sig)).add(1f));
+            FloatVector.fromArray(s, dy, dyOff + i).mul(g).intoArray(dx, dxOff + i);
+        }
+        if (i < n) backwardRangeScalar(x, xOff + i, dy, dyOff + i, dx, dxOff + i, n - i, sc);
+    }
+
+    /** {@link #minus2u(float)} lane-wise, the same float operations in the same order. */
+    private static FloatVector minus2u(FloatVector v) {
+        return v.mul(0.044715f).mul(v).mul(v).add(v).mul(-2f * SQRT_2_OVER_PI);
+    }
+
+    /** {@code expPoly(z) · expScale(z)} lane-wise, the same float operations in the same order. */
+    private static FloatVector exp(FloatVector z) {
+        FloatVector c = z.min(EXP_MAX).max(EXP_MIN);
+        FloatVector t = c.mul(LOG2E).add(MAGIC);
+        FloatVector n = t.sub(MAGIC);
+        FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
+        FloatVector p = r.mul(1.9875691500E-4f).add(1.3981999507E-3f);
+        p = p.mul(r).add(8.3334519073E-3f);
+        p = p.mul(r).add(4.1665795894E-2f);
+        p = p.mul(r).add(1.6666665459E-1f);
+        p = p.mul(r).add(5.0000001201E-1f);
+        p = p.mul(r).mul(r).add(r).add(1f);
+        IntVector bits = ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
+        return p.mul(bits.reinterpretAsFloats());
+    }
+
+    /** Scalar reference of {@link #forwardRange}. @param sc scratch (≥ BLOCK) for the exp scales */
+    static void forwardRangeScalar(float[] x, int xOff, float[] y, int yOff, int n, float[] sc) {
         for (int b0 = 0; b0 < n; b0 += BLOCK) {
             int len = Math.min(BLOCK, n - b0), xo = xOff + b0, yo = yOff + b0;
             for (int i = 0; i < len; i++) sc[i] = expScale(minus2u(x[xo + i]));
@@ -100,8 +151,9 @@ public final class Gelu {
         }
     }
 
-    private static void backwardRange(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n,
-                                      float[] sc) {
+    /** Scalar reference of {@link #backwardRange}. */
+    static void backwardRangeScalar(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n,
+                                    float[] sc) {
         for (int b0 = 0; b0 < n; b0 += BLOCK) {
             int len = Math.min(BLOCK, n - b0), xo = xOff + b0, dyo = dyOff + b0, dxo = dxOff + b0;
             for (int i = 0; i < len; i++) sc[i] = expScale(minus2u(x[xo + i]));
