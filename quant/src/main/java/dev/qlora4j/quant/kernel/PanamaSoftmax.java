@@ -1,11 +1,8 @@
 package dev.qlora4j.quant.kernel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
-
-import static dev.qlora4j.quant.kernel.SoftmaxKernels.*;
 
 /**
  * Vector API twin of {@link SoftmaxKernels}: the same float operations lane by lane (no fused multiply-add, no
@@ -44,33 +41,17 @@ final class PanamaSoftmax {
             FloatVector acc = zero;
             int end = Math.min(n - l, j + (BLOCK_VECTORS - 1) * l);
             for (; j <= end; j += l) {
-                FloatVector e = exp(FloatVector.fromArray(s, a, off + j).sub(shift));
+                FloatVector e = FastExp.exp(FloatVector.fromArray(s, a, off + j).sub(shift));
                 e.intoArray(a, off + j);
                 acc = acc.add(e);
             }
             total += vw.sum(acc);
         }
         for (; j < n; j++) {
-            float e = SoftmaxKernels.exp(a[off + j] - shift);
+            float e = FastExp.exp(a[off + j] - shift);
             a[off + j] = e;
             total += e;
         }
         return total;
-    }
-
-    /** {@link SoftmaxKernels#exp} lane-wise. */
-    private FloatVector exp(FloatVector z) {
-        FloatVector c = z.max(EXP_MIN).min(EXP_MAX);
-        FloatVector t = c.mul(LOG2E).add(MAGIC);
-        FloatVector n = t.sub(MAGIC);
-        FloatVector r = c.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
-        FloatVector p = r.mul(P0).add(P1);
-        p = p.mul(r).add(P2);
-        p = p.mul(r).add(P3);
-        p = p.mul(r).add(P4);
-        p = p.mul(r).add(P5);
-        p = p.mul(r).mul(r).add(r).add(1f);
-        IntVector bits = ((IntVector) t.reinterpretAsInts()).add(127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(bits.reinterpretAsFloats());
     }
 }

@@ -92,12 +92,11 @@ class FastOpsTest {
         float[] x = GradCheck.randn(r, n, 3), dy = GradCheck.randn(r, n, 1);
         float[] special = {0f, -0f, 12f, -12f, 100f, -100f, 3e4f, -3e4f, 1e-30f, -1e-30f, 5.5f, -5.5f};
         System.arraycopy(special, 0, x, 17, special.length);
-        float[] sc = new float[Gelu.BLOCK];
         float[] y = new float[n], yRef = new float[n], dx = new float[n], dxRef = new float[n];
-        Gelu.forwardRange(x, 0, y, 0, n, sc);
-        Gelu.forwardRangeScalar(x, 0, yRef, 0, n, sc);
-        Gelu.backwardRange(x, 0, dy, 0, dx, 0, n, sc);
-        Gelu.backwardRangeScalar(x, 0, dy, 0, dxRef, 0, n, sc);
+        Gelu.forwardRange(x, 0, y, 0, n);
+        Gelu.forwardRangeScalar(x, 0, yRef, 0, n);
+        Gelu.backwardRange(x, 0, dy, 0, dx, 0, n);
+        Gelu.backwardRangeScalar(x, 0, dy, 0, dxRef, 0, n);
         for (int i = 0; i < n; i++) {
             assertEquals(Float.floatToRawIntBits(yRef[i]), Float.floatToRawIntBits(y[i]), "forward at x = " + x[i]);
             assertEquals(Float.floatToRawIntBits(dxRef[i]), Float.floatToRawIntBits(dx[i]), "backward at x = " + x[i]);
