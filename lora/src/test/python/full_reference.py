@@ -37,8 +37,6 @@ sys.dont_write_bytecode = True  # keep the source tree free of __pycache__ (befo
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -520,34 +518,11 @@ def generate(out_dir):
                  c["forward_vs_reference_models_per_pos_loss_max_rel_err"],
                  c["grad_f32_vs_f64_max_err_rel_to_max_abs"], c["trajectory_f32_vs_f64_max_rel"],
                  c["trajectory_with_grad_noise_max_rel"]["rel_1e-05"], time.time() - t0), flush=True)
-    total = 0
-    for root, _, fs in sorted(os.walk(out_dir)):
-        for fn in sorted(fs):
-            p = os.path.join(root, fn)
-            rel = os.path.relpath(p, out_dir).replace(os.sep, "/")
-            if rel != "MANIFEST.json":
-                summary["files"][rel] = sha256(p)
-                total += os.path.getsize(p)
-    with open(os.path.join(out_dir, "MANIFEST.json"), "w", encoding="utf-8") as f:
-        f.write(json.dumps(summary, indent=2) + "\n")
-    print("total %.2f MB in %s, %.1fs" % (total / 1e6, out_dir, time.time() - t0))
+    lr.write_manifest(out_dir, summary, t0)
 
 
 def verify():
-    tmp = tempfile.mkdtemp(prefix="full-reference-")
-    try:
-        generate(tmp)
-        bad = []
-        for root, _, fs in os.walk(tmp):
-            for fn in fs:
-                rel = os.path.relpath(os.path.join(root, fn), tmp)
-                mine = os.path.join(OUT, rel)
-                if not os.path.exists(mine) or sha256(mine) != sha256(os.path.join(root, fn)):
-                    bad.append(rel)
-        print("verify: %s" % ("OK, byte-identical" if not bad else "DIFFERENT: %s" % bad))
-        return 0 if not bad else 1
-    finally:
-        shutil.rmtree(tmp)
+    return lr.verify_output(generate, OUT, "full-reference")
 
 
 if __name__ == "__main__":

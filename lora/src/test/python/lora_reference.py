@@ -497,6 +497,11 @@ def generate(out_dir):
                                               info["checks"]["trajectory_f32_vs_f64_max_rel"],
                                               info["checks"]["trajectory_with_1e-5_grad_noise_max_rel"],
                                               time.time() - t0), flush=True)
+    write_manifest(out_dir, summary, t0)
+
+
+def write_manifest(out_dir, summary, t0):
+    """sha256 of every file under out_dir into summary["files"], then out_dir/MANIFEST.json."""
     total = 0
     for root, _, fs in sorted(os.walk(out_dir)):
         for fn in sorted(fs):
@@ -510,21 +515,26 @@ def generate(out_dir):
     print("total %.2f MB in %s, %.1fs" % (total / 1e6, out_dir, time.time() - t0))
 
 
-def verify():
-    tmp = tempfile.mkdtemp(prefix="lora-reference-")
+def verify_output(generate_into, out, prefix):
+    """Regenerates into a temp dir and byte-compares with out; 0 when identical."""
+    tmp = tempfile.mkdtemp(prefix=prefix + "-")
     try:
-        generate(tmp)
+        generate_into(tmp)
         bad = []
         for root, _, fs in os.walk(tmp):
             for fn in fs:
                 rel = os.path.relpath(os.path.join(root, fn), tmp)
-                mine = os.path.join(OUT, rel)
+                mine = os.path.join(out, rel)
                 if not os.path.exists(mine) or sha256(mine) != sha256(os.path.join(root, fn)):
                     bad.append(rel)
         print("verify: %s" % ("OK, byte-identical" if not bad else "DIFFERENT: %s" % bad))
         return 0 if not bad else 1
     finally:
         shutil.rmtree(tmp)
+
+
+def verify():
+    return verify_output(generate, OUT, "lora-reference")
 
 
 if __name__ == "__main__":
