@@ -348,25 +348,25 @@ final class DemoCommand extends Subcommand {
                 run.put("quant", "nf4");
                 run.put("data", trainFile.toAbsolutePath().normalize().toString());
                 run.put("eval_data", heldOutFile.toAbsolutePath().normalize().toString());
-                TrainingRun.Result r = TrainingRun.run(trainer, adapter, run, false, new Progress(cfg));
+                TrainingRun.Result r = TrainingRun.run(trainer, adapter, run, false, new StepLines(cfg));
                 LossChart.write(adapter, modelDir.getFileName() + " (nf4) · LoRA r=" + lc.r() + " · number → words",
                         cfg.summary(), r.firstEvalLoss());
                 o.printf(Locale.ROOT, "%-18s %d steps in %s (%.0f tok/s), peak RSS %.0f MiB%n", "trained", r.steps(),
-                        dev.qlora4j.cli.Progress.duration(r.trainNanos() / 1e9), r.tokensPerSecond(), r.peakRssMib());
+                        Progress.duration(r.trainNanos() / 1e9), r.tokensPerSecond(), r.peakRssMib());
                 o.flush();
                 return r;
             }
         }
 
         /** {@code  step  40/300  loss 2.3141  lr 1.9e-03  0.41 s/step  ETA 1m45s}, ten lines a run. */
-        final class Progress implements TrainingRun.Listener {
+        final class StepLines implements TrainingRun.Listener {
             final TrainConfig cfg;
             long lastTime = System.nanoTime();
             int lastStep;
             final int every;
             final int width;
 
-            Progress(TrainConfig cfg) {
+            StepLines(TrainConfig cfg) {
                 this.cfg = cfg;
                 this.every = Math.max(1, cfg.steps() / 10);
                 this.width = Integer.toString(cfg.steps()).length();
@@ -380,7 +380,7 @@ final class DemoCommand extends Subcommand {
                     double perStep = (now - lastTime) / 1e9 / Math.max(1, s.step - lastStep);
                     o.printf(Locale.ROOT, "  step %" + width + "d/%d  loss %.4f  lr %.1e  %.2f s/step  %s%n",
                             s.step, cfg.steps(), s.loss, s.lr, perStep, s.step == 1 ? "(JIT warm-up)"
-                                    : "ETA " + dev.qlora4j.cli.Progress.duration(perStep * (cfg.steps() - s.step)));
+                                    : "ETA " + Progress.duration(perStep * (cfg.steps() - s.step)));
                     o.flush();
                     lastTime = now;
                     lastStep = s.step;
@@ -411,7 +411,7 @@ final class DemoCommand extends Subcommand {
             o.println("Use the adapter:");
             o.println("  ./qlora generate --model " + quantized + " --adapter " + adapter + " " + generateArgs);
             o.println("  ./qlora merge --model " + modelDir + " --adapter " + adapter + " --out " + out.resolve("merged"));
-            o.printf(Locale.ROOT, "%ndone in %s%n", dev.qlora4j.cli.Progress.duration((System.nanoTime() - t0) / 1e9));
+            o.printf(Locale.ROOT, "%ndone in %s%n", Progress.duration((System.nanoTime() - t0) / 1e9));
             o.flush();
         }
     }

@@ -174,13 +174,8 @@ public final class LmHeadLoss {
 
         @Override
         public void run(int r, int slot) {
-            int y = targets[tgtOff + r];
-            int o = r * v; // row r of logits (m, V)
-            if (y == IGNORE_INDEX) {
-                rowLoss[r] = 0;
-                if (backward) java.util.Arrays.fill(logits, o, o + v, 0f);
-                return;
-            }
+            int y = targets[tgtOff + r]; // never IGNORE_INDEX: run() gathers only rows with a target
+            int o = r * v;               // row r of logits (m, V)
             float max = kernels.rowMax(logits, o, v);
             float target = logits[o + y];
             double sum = kernels.expInPlace(logits, o, v, max); // logits row → exp(logit - max)
