@@ -9,6 +9,7 @@ final class KernelScratch {
     final float[] zeros; // (NR) accumulator start for an overwriting backward pass
     final float[] cTile; // (MR, NR) output of a partial sliver
     final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
+    final float[] pair = new float[2]; // (2) the two outputs of a paired GEMV row step
 
     KernelScratch(int kc, int nc, int nr, int mr) {
         panel = new float[(nc + nr - 1) / nr * nr * kc];

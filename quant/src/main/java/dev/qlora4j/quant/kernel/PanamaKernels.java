@@ -1,5 +1,6 @@
 package dev.qlora4j.quant.kernel;
 
+import dev.qlora4j.quant.weight.FourBitWeight;
 import dev.qlora4j.quant.weight.StoredWeight;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -409,8 +410,16 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
             float[] rowBuf = sc.row(k); // (K)
-            int j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
-            for (int j = tile * GEMV_ROWS; j < j1; j++) {
+            int j = tile * GEMV_ROWS, j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
+            if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
+                float[] pair = sc.pair; // (2)
+                for (; j + 1 < j1; j += 2) {
+                    FourBitGemv256.pair(q, j, x, xOff, sc.scales, pair, 0);
+                    y[yOff + j] = pair[0] + (bias == null ? 0f : bias[j]);
+                    y[yOff + j + 1] = pair[1] + (bias == null ? 0f : bias[j + 1]);
+                }
+            }
+            for (; j < j1; j++) {
                 float b = bias == null ? 0f : bias[j];
                 for (int i = 0; i < m; i++) {
                     y[yOff + i * n + j] = PanamaDot.dot(vw, w, j, x, xOff + i * k, rowBuf, sc.scales) + b;
