@@ -132,7 +132,7 @@ public final class Trainer {
         int chunkRows = Math.min(b * t, trainable.lmHeadGrad() != null ? 512 : gradientCheckpointing ? 64 : 256);
         this.ws = new Workspace(model.spec(), b, t, t,
                 gradientCheckpointing ? Workspace.Activations.CHECKPOINTED : Workspace.Activations.SAVED, chunkRows);
-        this.cache = new KvCache(model.spec(), b, t);
+        this.cache = KvCache.layerShared(model.spec(), b, t); // K/V re-stored by the backward: L − 1 fewer buffers
         this.bwd = new DecoderBackward(model, b, t);
         this.head = new LmHeadLoss(model.kernels(), model.weights().wte(), ws.logits, ws.chunkRows);
         ParamBuffer pb = trainable.params();

@@ -19,6 +19,12 @@ public final class PanamaKernels implements Kernels {
     static final int GEMV_ROWS = 16; // rows of W per GEMV tile
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
+    /**
+     * {@code dY·W} over more rows of W than this (an LM head: N = V = 50,257) runs in passes of this many rows, so the
+     * packed {@code dY} is (M, BWD_N_BLOCK) instead of (M, N): 8 MB instead of 49 MB at M = 256. A multiple of KC,
+     * so the passes add the same KC-deep partial products in the same order: bit-identical to one pass.
+     */
+    static final int BWD_N_BLOCK = 32 * KC;
 
     private final VectorWidth vw;
     private final PanamaAttention attention;
@@ -82,7 +88,7 @@ public final class PanamaKernels implements Kernels {
                 pool.run((n + GEMV_ROWS - 1) / GEMV_ROWS, gemv);
                 gemv.clear();
             } else {
-                forward.set(packA(x, xOff, m, k), w, bias, y, yOff, m);
+                forward.set(packA(x, xOff, k, m, k), w, bias, y, yOff, m);
                 pool.run(forward.tiles(), forward);
                 forward.clear();
             }
@@ -100,8 +106,12 @@ public final class PanamaKernels implements Kernels {
         if (m <= 0) return;
         callLock.lock();
         try {
-            backward.set(packA(dy, dyOff, m, n), w, dx, dxOff, m, accumulate);
-            pool.run(backward.tiles(), backward);
+            int nb = n > 2 * BWD_N_BLOCK ? BWD_N_BLOCK : n;
+            for (int n0 = 0; n0 < n; n0 += nb) {
+                int rows = Math.min(nb, n - n0);
+                backward.set(packA(dy, dyOff + n0, n, m, rows), w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
+                pool.run(backward.tiles(), backward);
+            }
             backward.clear();
         } finally {
             callLock.unlock();
@@ -177,13 +187,16 @@ public final class PanamaKernels implements Kernels {
         for (int r = 0; r < rows; r++) System.arraycopy(t, r * nr, c, cOff + r * ldc, cols);
     }
 
-    /** Packs {@code a (M, K)} into {@code packedA (ceil(M / MR), K, MR)} on the pool; returns the packed array. */
-    private float[] packA(float[] a, int aOff, int m, int k) {
+    /**
+     * Packs {@code a (M, K)} (row stride {@code lda}) into {@code packedA (ceil(M / MR), K, MR)} on the pool; returns
+     * the packed array.
+     */
+    private float[] packA(float[] a, int aOff, int lda, int m, int k) {
         int blocks = (m + MicroKernel.MR - 1) / MicroKernel.MR;
         long need = (long) blocks * k * MicroKernel.MR;
         if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·K too large: " + m + "·" + k);
         if (packedA.length < need) packedA = new float[(int) need];
-        pack.set(a, aOff, m, k, packedA);
+        pack.set(a, aOff, lda, m, k, packedA);
         pool.run((blocks + PACK_BLOCKS - 1) / PACK_BLOCKS, pack);
         pack.clear();
         return packedA;
@@ -283,17 +296,21 @@ public final class PanamaKernels implements Kernels {
         }
     }
 
-    /** {@code dx[M, K] (+)= dy[M, N] · W}; tile = (NC columns of dx, a chunk of M rows): no two tiles share dx. */
+    /**
+     * {@code dx[M, K] (+)= dy[M, n0 : n0 + n] · W[n0 : n0 + n, :]}; tile = (NC columns of dx, a chunk of M rows): no
+     * two tiles share dx.
+     */
     private final class BackwardJob implements KernelPool.TileJob {
-        float[] dyp, dx; // dyp: dy packed (ceil(M / MR), N, MR)
-        int dxOff, m, n, k, colTiles, mPer;
+        float[] dyp, dx; // dyp: dy's columns [n0, n0 + n) packed (ceil(M / MR), n, MR)
+        int dxOff, m, n0, n, k, colTiles, mPer;
         boolean accumulate;
         StoredWeight w;
 
-        void set(float[] dyp, StoredWeight w, float[] dx, int dxOff, int m, boolean accumulate) {
+        void set(float[] dyp, StoredWeight w, int n0, int n, float[] dx, int dxOff, int m, boolean accumulate) {
             this.dyp = dyp; this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
             this.accumulate = accumulate;
-            this.n = w.rows();
+            this.n0 = n0;
+            this.n = n;
             this.k = w.cols();
             this.colTiles = (k + NC - 1) / NC;
             int chunks = mChunks(colTiles, m);
@@ -319,7 +336,7 @@ public final class PanamaKernels implements Kernels {
                 int kc = Math.min(KC, n - pc);
                 // pack W[pc .. pc+kc, k0 .. k0+nc): sliver s holds P (kc, NR) with P[r][j] = W[pc+r][k0+s·NR+j]
                 for (int r = 0; r < kc; r++) {
-                    PanamaDequant.dequantize(vw, w, (long) (pc + r) * k + k0, nc, tmp, 0, sc.scales); // (nc)
+                    PanamaDequant.dequantize(vw, w, (long) (n0 + pc + r) * k + k0, nc, tmp, 0, sc.scales); // (nc)
                     for (int s = 0; s < slivers; s++) {
                         int cols = Math.min(nr, nc - s * nr), dst = s * kc * nr + r * nr;
                         System.arraycopy(tmp, s * nr, panel, dst, cols);
@@ -454,17 +471,17 @@ public final class PanamaKernels implements Kernels {
     /** {@code A (M, K)} → {@code (ceil(M / MR), K, MR)}; tile = PACK_BLOCKS row blocks. */
     private final class PackJob implements KernelPool.TileJob {
         float[] a, ap;
-        int aOff, m, k;
+        int aOff, lda, m, k;
         boolean transposed; // pack aᵀ of a (k = M rows, m = N cols): see packAT
 
-        void set(float[] a, int aOff, int m, int k, float[] ap) {
-            this.a = a; this.aOff = aOff; this.m = m; this.k = k; this.ap = ap;
+        void set(float[] a, int aOff, int lda, int m, int k, float[] ap) {
+            this.a = a; this.aOff = aOff; this.lda = lda; this.m = m; this.k = k; this.ap = ap;
             this.transposed = false;
         }
 
         /** Packs {@code a (rows, cols)} transposed: blocks run over the columns, the reduction over the rows. */
         void setTransposed(float[] a, int aOff, int rows, int cols, float[] ap) {
-            this.a = a; this.aOff = aOff; this.m = cols; this.k = rows; this.ap = ap;
+            this.a = a; this.aOff = aOff; this.lda = cols; this.m = cols; this.k = rows; this.ap = ap;
             this.transposed = true;
         }
 
@@ -477,9 +494,9 @@ public final class PanamaKernels implements Kernels {
             int b1 = Math.min((m + MicroKernel.MR - 1) / MicroKernel.MR, (tile + 1) * PACK_BLOCKS);
             for (int b = tile * PACK_BLOCKS; b < b1; b++) {
                 if (transposed) {
-                    MicroKernel.packAT(a, aOff, m, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                    MicroKernel.packAT(a, aOff, lda, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
                 } else {
-                    MicroKernel.packA(a, aOff, k, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                    MicroKernel.packA(a, aOff, lda, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
                 }
             }
         }

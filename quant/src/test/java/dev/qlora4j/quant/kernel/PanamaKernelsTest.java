@@ -22,7 +22,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * Every Panama kernel against {@link ScalarKernels}, for every weight kind and every vector width (128, 256 and
  * 512 — emulated on CPUs without AVX-512), on odd and prime shapes: M covers the fused GEMV (≤ 4), the 6-row
  * micro-kernel and its leftover rows; K and N cover partial vectors, partial slivers, partial 4-bit blocks, rows
- * starting on an odd nibble, several K panels (K > 256) and several column tiles (N, K > 128).
+ * starting on an odd nibble, several K panels (K > 256) and several column tiles (N, K > 128), and an N large enough
+ * that {@code dY·W} runs in several passes over the rows of W.
  */
 class PanamaKernelsTest {
 
@@ -30,6 +31,7 @@ class PanamaKernelsTest {
     static final int[][] SHAPES = {
             {1, 13, 13}, {2, 67, 131}, {3, 131, 67}, {4, 192, 130}, {1, 64, 7}, {5, 13, 67}, {7, 131, 131},
             {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33},
+            {7, 13, 2 * PanamaKernels.BWD_N_BLOCK + 77}, // dY·W in passes over W's rows (LM-head-like N)
     };
     static final int[] WIDTHS = {128, 256, 512};
 

@@ -3,6 +3,7 @@ package dev.qlora4j.runtime.model;
 import dev.qlora4j.quant.kernel.KernelPool;
 import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.runtime.ops.Alibi;
+import dev.qlora4j.runtime.ops.Attention;
 import dev.qlora4j.runtime.ops.AttentionBackward;
 import dev.qlora4j.runtime.ops.Elementwise;
 import dev.qlora4j.runtime.ops.Gelu;
@@ -31,7 +32,7 @@ public final class DecoderBackward {
     /** Where block l's forward activations are (see the class comment); the default reads the saved slot. */
     @FunctionalInterface
     public interface BlockActivations {
-        /** @return the slot s such that {@code ws.ln1[s], ws.qkv[s], ...} hold block {@code layer}'s activations */
+        /** @return the slot s such that {@code ws.qkv[s], ws.fc[s], ...} hold block {@code layer}'s activations */
         int slotFor(int layer, Workspace ws, KvCache cache, int b, int n);
     }
 
@@ -189,9 +190,17 @@ public final class DecoderBackward {
             drop.apply(Dropout.RESID_MLP, l, dres, 0, datt, 0, bn, c);
             dproj = datt;
         }
-        bw.mlpProj().backward(kernels, ws.gelu[s], 0, dproj, 0, dfc, 0, bn, false); // dfc (B, n, 4C) = d gelu
+        // SAVED: the shared ln1/ln2/gelu slot holds another layer's values, recompute this layer's (same kernels, same
+        // bits); CHECKPOINTED: the block was just re-run and the slot is this layer's
+        boolean recompute = ws.activations == Workspace.Activations.SAVED;
+        if (recompute) {
+            LayerNorm.forward(ws.resid2[s], 0, ln2.gamma(), ln2.beta(), ln2.eps(), ws.ln2[0], 0, ws.ln2Mean[s],
+                    ws.ln2Rstd[s], 0, bn, c);
+            Gelu.forward(ws.fc[s], 0, ws.gelu[0], 0, bn * 4 * c);
+        }
+        bw.mlpProj().backward(kernels, ws.gelu[0], 0, dproj, 0, dfc, 0, bn, false); // dfc (B, n, 4C) = d gelu
         Gelu.backward(ws.fc[s], 0, dfc, 0, dfc, 0, bn * 4 * c);                    // dfc = d fc
-        bw.fc().backward(kernels, ws.ln2[s], 0, dfc, 0, dln, 0, bn, false);         // dln (B, n, C) = d ln2
+        bw.fc().backward(kernels, ws.ln2[0], 0, dfc, 0, dln, 0, bn, false);         // dln (B, n, C) = d ln2
         if (postLn) {
             add(dres, dln, bn * c); // residual taken after the LayerNorm
             LayerNorm.backward(dln, 0, ws.resid2[s], 0, ln2.gamma(), ws.ln2Mean[s], ws.ln2Rstd[s], 0, dres, 0,
@@ -209,6 +218,9 @@ public final class DecoderBackward {
             dproj = dln;
         }
         bw.attnProj().backward(kernels, ws.att[s], 0, dproj, 0, datt, 0, bn, false); // datt (B, n, C)
+        if (cache.shared && !(ws.activations == Workspace.Activations.CHECKPOINTED)) { // another layer's K/V are there
+            Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, 0, cache.maxT, nh, hs);
+        }
         float pa = model.dropP(Dropout.ATTN);
         attention.setDropout(pa, pa > 0f ? drop.key(Dropout.ATTN, l) : 0L);
         try {
@@ -217,7 +229,11 @@ public final class DecoderBackward {
         } finally {
             attention.setDropout(0f, 0L);
         }
-        bw.qkv().backward(kernels, ws.ln1[s], 0, dqkv, 0, dln, 0, bn, false);           // dln = d ln1
+        if (recompute) {                                                                 // as ln2 above
+            LayerNorm.forward(in, 0, ln1.gamma(), ln1.beta(), ln1.eps(), ws.ln1[0], 0, ws.ln1Mean[s], ws.ln1Rstd[s], 0,
+                    bn, c);
+        }
+        bw.qkv().backward(kernels, ws.ln1[0], 0, dqkv, 0, dln, 0, bn, false);           // dln = d ln1
         if (postLn) {
             add(dres, dln, bn * c);
             LayerNorm.backward(dln, 0, in, 0, ln1.gamma(), ws.ln1Mean[s], ws.ln1Rstd[s], 0, dres, 0,

@@ -115,9 +115,9 @@ public final class DecoderModel {
         int c = spec.c(), bn = b * n, nh = spec.nh(), hs = spec.hs();
         QkvLayout layout = spec.arch().qkvLayout;
         // attention sub-block
-        LayerNorm.forward(in, 0, bw.ln1().gamma(), bw.ln1().beta(), bw.ln1().eps(), ws.ln1[s], 0, ws.ln1Mean[s],
-                ws.ln1Rstd[s], 0, bn, c);
-        bw.qkv().forward(kernels, ws.ln1[s], 0, ws.qkv[s], 0, bn);
+        LayerNorm.forward(in, 0, bw.ln1().gamma(), bw.ln1().beta(), bw.ln1().eps(), ws.ln1[0], 0, ws.ln1Mean[s],
+                ws.ln1Rstd[s], 0, bn, c); // ln1, ln2, gelu: one shared slot, recomputed by the backward
+        bw.qkv().forward(kernels, ws.ln1[0], 0, ws.qkv[s], 0, bn);
         Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, pos0, cache.maxT, nh, hs);
         float pa = dropP(Dropout.ATTN);
         ws.attention.setDropout(pa, pa > 0f ? dropout.key(Dropout.ATTN, l) : 0L);
@@ -129,17 +129,17 @@ public final class DecoderModel {
         }
         bw.attnProj().forward(kernels, ws.att[s], 0, ws.proj, 0, bn);
         if (dropP(Dropout.RESID_ATTN) > 0f) dropout.apply(Dropout.RESID_ATTN, l, ws.proj, 0, ws.proj, 0, bn, c);
-        float[] residA = spec.residualPostLayerNorm() ? ws.ln1[s] : in;
+        float[] residA = spec.residualPostLayerNorm() ? ws.ln1[0] : in;
         float[] r2 = ws.resid2[s];
         Elementwise.add(residA, 0, ws.proj, 0, r2, 0, bn * c);
         // MLP sub-block
-        LayerNorm.forward(r2, 0, bw.ln2().gamma(), bw.ln2().beta(), bw.ln2().eps(), ws.ln2[s], 0, ws.ln2Mean[s],
+        LayerNorm.forward(r2, 0, bw.ln2().gamma(), bw.ln2().beta(), bw.ln2().eps(), ws.ln2[0], 0, ws.ln2Mean[s],
                 ws.ln2Rstd[s], 0, bn, c);
-        bw.fc().forward(kernels, ws.ln2[s], 0, ws.fc[s], 0, bn);
-        Gelu.forward(ws.fc[s], 0, ws.gelu[s], 0, bn * 4 * c);
-        bw.mlpProj().forward(kernels, ws.gelu[s], 0, ws.proj, 0, bn);
+        bw.fc().forward(kernels, ws.ln2[0], 0, ws.fc[s], 0, bn);
+        Gelu.forward(ws.fc[s], 0, ws.gelu[0], 0, bn * 4 * c);
+        bw.mlpProj().forward(kernels, ws.gelu[0], 0, ws.proj, 0, bn);
         if (dropP(Dropout.RESID_MLP) > 0f) dropout.apply(Dropout.RESID_MLP, l, ws.proj, 0, ws.proj, 0, bn, c);
-        float[] residB = spec.residualPostLayerNorm() ? ws.ln2[s] : r2;
+        float[] residB = spec.residualPostLayerNorm() ? ws.ln2[0] : r2;
         Elementwise.add(residB, 0, ws.proj, 0, out, 0, bn * c);
     }
 

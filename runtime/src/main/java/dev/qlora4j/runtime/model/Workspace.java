@@ -4,7 +4,10 @@ import dev.qlora4j.runtime.ops.AttentionJob;
 
 /**
  * Activations for up to B×T tokens per call, allocated once from (B, T, spec) and reused every step (llm.c's
- * ActivationTensors). {@link Activations#SAVED}: each layer keeps its own copies for the backward pass;
+ * ActivationTensors). {@link Activations#SAVED}: each layer keeps its own copies for the backward pass, except the
+ * LayerNorm outputs and the GELU output (7C of the 16C floats per token and layer), which one shared slot holds and
+ * the backward recomputes — bit-identically — from the saved LayerNorm input and statistics and the saved GELU input
+ * (cheap elementwise work, see {@link DecoderBackward});
  * {@link Activations#CHECKPOINTED}: only the residual stream entering each layer is kept and the backward pass
  * recomputes one block at a time into a single set (gradient checkpointing); {@link Activations#NONE}: inference, one
  * set shared by all layers.
@@ -19,18 +22,18 @@ public final class Workspace {
     public final boolean saveForBackward;
 
     public final float[][] residual; // (L+1 | 1) × (B, T, C) stream entering each layer; last = final output
-    public final float[][] ln1;      // (L | 1) × (B, T, C)
+    public final float[][] ln1;      // (1) × (B, T, C): every mode keeps one (recomputed in backward, see the class doc)
     public final float[][] ln1Mean;  // (L | 1) × (B, T)
     public final float[][] ln1Rstd;  // (L | 1) × (B, T)
     public final float[][] qkv;      // (L | 1) × (B, T, 3C)
     public final float[][] att;      // (L | 1) × (B, T, C) attention output before c_proj
     public final float[][] lse;      // (L | 1) × (B, NH, T) log-sum-exp of each attention row
     public final float[][] resid2;   // (L | 1) × (B, T, C) stream after the attention residual
-    public final float[][] ln2;      // (L | 1) × (B, T, C)
+    public final float[][] ln2;      // (1) × (B, T, C): as ln1
     public final float[][] ln2Mean;  // (L | 1) × (B, T)
     public final float[][] ln2Rstd;  // (L | 1) × (B, T)
     public final float[][] fc;       // (L | 1) × (B, T, 4C) before GELU
-    public final float[][] gelu;     // (L | 1) × (B, T, 4C)
+    public final float[][] gelu;     // (1) × (B, T, 4C): as ln1
     public final float[] proj;       // (B, T, C) scratch: output of a projection before the residual add
     public final float[] lnf;        // (B, T, C)
     public final float[] lnfMean;    // (B, T)
@@ -51,18 +54,18 @@ public final class Workspace {
         this.chunkRows = chunkRows;
         int c = spec.c(), bt = b * t, nl = activations == Activations.SAVED ? spec.l() : 1;
         residual = new float[saveForBackward ? spec.l() + 1 : 1][bt * c];
-        ln1 = new float[nl][bt * c];
+        ln1 = new float[1][bt * c];
         ln1Mean = new float[nl][bt];
         ln1Rstd = new float[nl][bt];
         qkv = new float[nl][bt * 3 * c];
         att = new float[nl][bt * c];
         lse = new float[nl][b * spec.nh() * t];
         resid2 = new float[nl][bt * c];
-        ln2 = new float[nl][bt * c];
+        ln2 = new float[1][bt * c];
         ln2Mean = new float[nl][bt];
         ln2Rstd = new float[nl][bt];
         fc = new float[nl][bt * 4 * c];
-        gelu = new float[nl][bt * 4 * c];
+        gelu = new float[1][bt * 4 * c];
         proj = new float[bt * c];
         lnf = new float[bt * c];
         lnfMean = new float[bt];
