@@ -2,7 +2,8 @@
 # End-to-end LoRA training benchmark (issue 4): GPT-2 124M-shaped random model with an NF4+DQ base, LoRA r=8 on
 # c_attn/c_proj/c_fc, no dropout on either side (--no-base-dropout, --pdrop 0), at batch 4 × seq 256 and batch 1 × seq 1024; qlora4j and the PyTorch
 # peer (../shared/peers/torch_gpt2_lora_bench.py, fp32) alternate. qlora4j's tokens/s is the median of the steps after
-# the first (JIT warm-up); peak RSS is the process's VmHWM.
+# the first (JIT warm-up); peak RSS is the process's VmHWM. qlora4j runs with the launcher's JVM flags (QLORA_JVM_FLAGS
+# from scripts/find-jdk.sh), as ./qlora train would.
 #   bench/run-training.sh [steps=4] [models-dir=/tmp/qlora-bench] [extra qlora train flags...]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,7 @@ DATA=/tmp/qlora-bench/wikitext-valid.txt
 [ -f "$DATA" ] || cp ../shared/data/wikitext-2/wiki.valid.raw "$DATA"
 run_qlora() { # batch seq
   local out="/tmp/qlora-bench/train-$1x$2"
-  "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  "$JAVA_HOME/bin/java" $QLORA_JVM_FLAGS \
     -jar cli/target/qlora.jar train --model "$MODEL" --data "$DATA" --batch "$1" --seq "$2" --steps "$STEPS" \
     --lora-r 8 --lora-alpha 16 --lora-dropout 0 --no-base-dropout --target-modules c_attn,c_proj,c_fc --eval-split 0 --save-every 0 \
     --out "$out" --overwrite "${@:3}" >"$out.log" 2>&1
