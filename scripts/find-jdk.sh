@@ -34,8 +34,9 @@ if ! command -v mvn >/dev/null 2>&1; then
   echo "qlora4j builds with Apache Maven and found no 'mvn' on PATH: install it (apt-get install maven) and run again." >&2
   exit 3
 fi
-# Heap kept close to what is live: training allocates its buffers once and next to nothing per step, so G1's default
-# eagerness to grow the heap and the young generation during start-up only inflates the resident set. A fixed 64 MB
-# young generation, GC-time ratio 2 and tight free ratios: LoRA on GPT-2 124M NF4, 4 x 256, peak RSS 2.1 GiB with the
-# defaults, 0.95 GiB with these (bench/RESULTS.md).
-QLORA_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseG1GC -Xmn64m -XX:GCTimeRatio=2 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
+# Heap kept close to what is live: training allocates its buffers once and next to nothing per step, so a grown heap
+# and young generation only inflate the resident set. The serial collector (what the JVM itself picks on small
+# machines) with a fixed 64 MB young generation and tight free ratios: LoRA on GPT-2 124M NF4, 4 x 256, peak RSS
+# 2.1 GiB with the default G1, 1.0-1.04 GiB with a tuned G1 (its own structures take ~55 MB), 0.87-0.88 GiB with this
+# (bench/RESULTS.md). Steady-state training allocates almost nothing, so collections are rare either way.
+QLORA_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -Xmn64m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
