@@ -39,4 +39,7 @@ fi
 # machines) with a fixed 64 MB young generation and tight free ratios: LoRA on GPT-2 124M NF4, 4 x 256, peak RSS
 # 2.1 GiB with the default G1, 1.0-1.04 GiB with a tuned G1 (its own structures take ~55 MB), 0.87-0.88 GiB with this
 # (bench/RESULTS.md). Steady-state training allocates almost nothing, so collections are rare either way.
-QLORA_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseSerialGC -Xmn64m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
+# A collector chosen in QLORA_JAVA_OPTS replaces these (the JVM refuses two collectors).
+QLORA_GC_FLAGS="-XX:+UseSerialGC -Xmn64m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
+case " ${QLORA_JAVA_OPTS:-} " in *" -XX:+Use"*GC" "*) QLORA_GC_FLAGS="" ;; esac
+QLORA_JVM_FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED $QLORA_GC_FLAGS"
