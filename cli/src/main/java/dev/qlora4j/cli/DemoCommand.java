@@ -5,6 +5,7 @@ import dev.qlora4j.lora.adapter.AdapterException;
 import dev.qlora4j.lora.adapter.AdapterWriter;
 import dev.qlora4j.lora.adapter.LoraConfig;
 import dev.qlora4j.lora.adapter.LoraModel;
+import dev.qlora4j.lora.adapter.ModulesToSave;
 import dev.qlora4j.lora.adapter.TargetModules;
 import dev.qlora4j.lora.data.DataSpec;
 import dev.qlora4j.lora.data.Dataset;
@@ -77,7 +78,7 @@ final class DemoCommand extends Subcommand {
     Path out;
 
     @Option(names = "--steps", paramLabel = "N",
-            description = "Training steps (default: 400 for numbers, 100 for prompts; 4 and 3 with --quick).")
+            description = "Training steps (default: 1200 for numbers, 100 for prompts; 4 and 3 with --quick).")
     Integer steps;
 
     @Option(names = "--lr", paramLabel = "LR",
@@ -88,8 +89,10 @@ final class DemoCommand extends Subcommand {
             description = "numbers task: numbers of 1 to D digits, D ≤ 6 (default 4).")
     Integer maxDigits;
 
-    @Option(names = "--spaced-digits", description = "numbers task: prompts with the digits apart, \"4 7 1 1 =\": "
-            + "one token per digit, every one seen in training, instead of GPT-2's chunks (\"47\", \"11\").")
+    @Option(names = "--spaced-digits", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "numbers task: prompts with the digits apart, \"4 7 1 1 =\": one token per digit, every "
+                    + "one seen in training (default). --no-spaced-digits writes \"4711 =\", which GPT-2's tokenizer "
+                    + "cuts into chunks (\"47\", \"11\") that a short run cannot learn to read.")
     boolean spacedDigits;
 
     @Option(names = "--seed", paramLabel = "S", defaultValue = "42",
@@ -109,7 +112,9 @@ final class DemoCommand extends Subcommand {
     int run() throws IOException {
         try {
             DemoPlan plan = DemoPlan.of(task, quick, steps, lr, maxDigits);
-            if (spacedDigits && task != Task.numbers) throw new CliError("--spaced-digits applies to --task numbers");
+            if (task != Task.numbers && spec.commandLine().getParseResult().hasMatchedOption("--spaced-digits")) {
+                throw new CliError("--[no-]spaced-digits applies to --task numbers");
+            }
             Path modelDir = resolveModel(model, Path.of("").toAbsolutePath(), codeLocation());
             if (Files.exists(out) && !Files.isDirectory(out)) throw new CliError("--out " + out + ": exists and is not a directory");
             Demo d = new Demo(out(), modelDir, plan);
@@ -323,16 +328,22 @@ final class DemoCommand extends Subcommand {
             Dataset train = Dataset.load(trainFile, DataSpec.auto(), tok, t);
             Dataset eval = Dataset.load(heldOutFile, DataSpec.auto(), tok, t);
             TrainConfig cfg = plan.trainConfig(t, seed);
-            LoraConfig lc = LoraConfig.builder().r(plan.loraR()).loraAlpha(plan.loraAlpha()).taskType("CAUSAL_LM")
-                    .targetModules(new TargetModules.AllLinear()).baseModelNameOrPath(modelDir.toString()).build();
+            LoraConfig.Builder lcb = LoraConfig.builder().r(plan.loraR()).loraAlpha(plan.loraAlpha()).taskType("CAUSAL_LM")
+                    .targetModules(new TargetModules.AllLinear()).baseModelNameOrPath(modelDir.toString());
+            if (!plan.modulesToSave().isEmpty()) lcb.modulesToSave(plan.modulesToSave());
+            LoraConfig lc = lcb.build();
             clearPreviousRun(adapter);
             ModelConfig mc = lm.dir().config();
             try (LoraModel lora = LoraModel.attach(lm.model(), lc, seed)) {
                 lora.model().setDropout(TrainCommand.baseDropout(mc, seed));
                 String targets = lora.config().targetModules() instanceof TargetModules.Names n
                         ? String.join(", ", n.names()) : "all linear layers";
-                o.printf(Locale.ROOT, "%-18s r=%d, alpha=%d on every linear layer (%s): %s trainable parameters, "
-                                + "%.2f%% of %s%n", "LoRA", lc.r(), plan.loraAlpha(), targets,
+                ModulesToSave saved = lora.modulesToSave();
+                String savedNote = saved.isEmpty() ? "" : String.format(Locale.ROOT, ", plus a trained copy of %s "
+                        + "(PEFT's modules_to_save, %s parameters)", String.join(", ", lc.modulesToSave()),
+                        Units.count(saved.parameterCount()));
+                o.printf(Locale.ROOT, "%-18s r=%d, alpha=%d on every linear layer (%s)%s: %s trainable parameters, "
+                                + "%.2f%% of %s%n", "LoRA", lc.r(), plan.loraAlpha(), targets, savedNote,
                         Units.count(lora.trainableParameterCount()),
                         100.0 * lora.trainableParameterCount() / lora.baseParameterCount(),
                         Units.count(lora.baseParameterCount()));
@@ -349,7 +360,9 @@ final class DemoCommand extends Subcommand {
                 run.put("data", trainFile.toAbsolutePath().normalize().toString());
                 run.put("eval_data", heldOutFile.toAbsolutePath().normalize().toString());
                 TrainingRun.Result r = TrainingRun.run(trainer, adapter, run, false, new StepLines(cfg));
-                LossChart.write(adapter, modelDir.getFileName() + " (nf4) · LoRA r=" + lc.r() + " · number → words",
+                LossChart.write(adapter, modelDir.getFileName() + " (nf4) · LoRA r=" + lc.r()
+                                + (saved.isEmpty() ? "" : " + " + String.join(", ", lc.modulesToSave())) + " · "
+                                + (task == Task.numbers ? "number → words" : "act → prompt"),
                         cfg.summary(), r.firstEvalLoss());
                 o.printf(Locale.ROOT, "%-18s %d steps in %s (%.0f tok/s), peak RSS %.0f MiB%n", "trained", r.steps(),
                         Progress.duration(r.trainNanos() / 1e9), r.tokensPerSecond(), r.peakRssMib());
@@ -440,10 +453,10 @@ final class DemoCommand extends Subcommand {
         return before == 0 ? "" : String.format(Locale.ROOT, "%.0f%% saved", 100.0 * (before - after) / before);
     }
 
-    /** HF's AdamW defaults, cosine schedule, clipping at 1; only the last checkpoint is written and kept. */
-    static TrainConfig config(int batch, int seqLen, int steps, double lr, int warmup, long seed, int evalEvery,
-                              int evalBatches) {
+    /** HF's AdamW defaults, cosine schedule, clipping at {@code clip}; only the last checkpoint is written and kept. */
+    static TrainConfig config(int batch, int seqLen, int steps, double lr, int warmup, double clip, long seed,
+                              int evalEvery, int evalBatches) {
         return new TrainConfig(batch, seqLen, 1, steps, lr, LrSchedule.Kind.COSINE, warmup, 0.0, 0.9, 0.999, 1e-8,
-                1.0, seed, evalEvery, evalBatches, 0, 1, 0);
+                clip, seed, evalEvery, evalBatches, 0, 1, 0);
     }
 }

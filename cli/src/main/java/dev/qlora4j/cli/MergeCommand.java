@@ -64,8 +64,10 @@ final class MergeCommand extends Subcommand {
                 bytes = -1;
             }
             String what = lora == null ? "re-saved " + modelOptions.model + " as " + out
-                    : String.format(Locale.ROOT, "merged %d LoRA modules (r=%d) of %s into %s", lora.hooks().size(),
-                    lora.config().r(), adapter, out);
+                    : String.format(Locale.ROOT, "merged %d LoRA modules (r=%d)%s of %s into %s", lora.hooks().size(),
+                    lora.config().r(), lora.modulesToSave().isEmpty() ? ""
+                            : " and " + lora.modulesToSave().paths().size() + " trained LayerNorms (modules_to_save "
+                            + String.join(",", lora.config().modulesToSave()) + ")", adapter, out);
             out().printf(Locale.ROOT, "%s: %s, %s, %.1f s%n", what, dtype.toLowerCase(Locale.ROOT),
                     bytes < 0 ? "?" : Units.mib(bytes), (System.nanoTime() - t0) / 1e9);
             out().flush();

@@ -118,6 +118,13 @@ final class TrainCommand extends Subcommand {
                     + "Default: PEFT's for the architecture (GPT-2: c_attn; BLOOM: query_key_value).")
     String targetModules;
 
+    @Option(names = "--modules-to-save", paramLabel = "LIST",
+            description = "Comma-separated LayerNorm modules to train in full next to the adapter and save with it "
+                    + "(PEFT's modules_to_save; a module is selected when its name ends with an entry): e.g. ln_f, or "
+                    + "ln_1,ln_2,ln_f for every GPT-2 LayerNorm (BLOOM: input_layernorm, post_attention_layernorm, "
+                    + "ln_f, word_embeddings_layernorm). Only LayerNorm modules are supported.")
+    String modulesToSave;
+
     @Option(names = "--use-rslora", description = "Scale by alpha/sqrt(r) (rsLoRA) instead of alpha/r.")
     boolean useRslora;
 
@@ -269,10 +276,10 @@ final class TrainCommand extends Subcommand {
                         Units.mib(16L * fullModel.parameterCount()));
             } else {
             LoraConfig lc = lora.config();
-            o.printf(Locale.ROOT, "lora: r=%d alpha=%s dropout=%s%s%s; %s; %,d trainable parameters (%.3f%% of %s)%n",
+            o.printf(Locale.ROOT, "lora: r=%d alpha=%s dropout=%s%s%s; %s%s; %,d trainable parameters (%.3f%% of %s)%n",
                     lc.r(), lc.loraAlpha(), lc.loraDropout(), lc.useRslora() ? " rslora" : "",
                     initAdapter != null ? " from " + initAdapter : ckpt != null ? " from " + ckpt : "",
-                    matches(lc.targetModules(), lora.matchCounts()), lora.trainableParameterCount(),
+                    matches(lc.targetModules(), lora.matchCounts()), savedNote(lora), lora.trainableParameterCount(),
                     100.0 * lora.trainableParameterCount() / lora.baseParameterCount(), Units.count(lora.baseParameterCount()));
             }
             if (baseDropout) {
@@ -339,6 +346,11 @@ final class TrainCommand extends Subcommand {
 
     private void checkFlags() {
         if (full && initAdapter != null) throw new CliError("--init-adapter trains an adapter; it cannot be combined with --full");
+        if (full && modulesToSave != null) {
+            throw new CliError("--modules-to-save trains LayerNorm copies next to a LoRA adapter; with --full every "
+                    + "weight trains already");
+        }
+        if (modulesToSave != null) parseModulesToSave(modulesToSave);
         if (evalData != null && !Files.isRegularFile(evalData)) throw new CliError("--eval-data " + evalData + ": no such file");
         if (evalData != null && evalSplit != null) throw new CliError("--eval-data and --eval-split cannot be combined");
         if (initAdapter != null && resume != null) {
@@ -508,20 +520,62 @@ final class TrainCommand extends Subcommand {
     // ---------------------------------------------------------------- the adapter
 
     private LoraModel adapter(LoadedModel lm, Path ckpt) {
-        if (ckpt != null) return LoraModel.load(lm.model(), ckpt, seed);
-        if (initAdapter != null) {
-            if (!Files.isDirectory(initAdapter)) throw new CliError("--init-adapter " + initAdapter + ": no such directory");
-            return LoraModel.load(lm.model(), initAdapter, seed);
+        List<String> toSave = modulesToSave == null ? null : parseModulesToSave(modulesToSave);
+        if (ckpt != null || initAdapter != null) {
+            Path dir = ckpt != null ? ckpt : initAdapter;
+            if (ckpt == null && !Files.isDirectory(initAdapter)) {
+                throw new CliError("--init-adapter " + initAdapter + ": no such directory");
+            }
+            LoraModel m = LoraModel.load(lm.model(), dir, seed);
+            List<String> had = m.config().modulesToSave() == null ? List.of() : m.config().modulesToSave();
+            if (toSave != null && !toSave.equals(had)) {
+                m.detach();
+                throw new CliError("--modules-to-save " + String.join(",", toSave) + ": the adapter in " + dir
+                        + (had.isEmpty() ? " has no modules_to_save" : " was trained with modules_to_save "
+                        + String.join(",", had)) + "; drop the flag (the adapter's config decides)");
+            }
+            return m;
         }
         LoraConfig.Builder b = LoraConfig.builder().r(loraR).loraDropout(loraDropout).useRslora(useRslora)
                 .taskType("CAUSAL_LM")
                 .loraAlpha(loraAlpha == Math.rint(loraAlpha) ? (Number) (int) loraAlpha : (Number) loraAlpha);
+        if (toSave != null) {
+            try {
+                LoraModel.matchModulesToSave(lm.model(), toSave);
+            } catch (AdapterException e) {
+                throw new CliError("--modules-to-save: " + e.getMessage(), e);
+            }
+            b.modulesToSave(toSave);
+        }
         if (targetModules != null) b.targetModules(parseTargets(targetModules));
         try {
             return LoraModel.attach(lm, b.build(), seed);
         } catch (AdapterException e) {
             throw new CliError("--target-modules: " + e.getMessage(), e);
         }
+    }
+
+    /** Comma-separated module names, none empty. */
+    static List<String> parseModulesToSave(String s) {
+        List<String> names = new ArrayList<>();
+        for (String p : s.split(",", -1)) {
+            String n = p.strip();
+            if (n.isEmpty()) throw new CliError("--modules-to-save '" + s + "' has an empty name");
+            if (!names.contains(n)) names.add(n);
+        }
+        return names;
+    }
+
+    /** {@code ; modules_to_save ln_f → 1 module}, or nothing. */
+    static String savedNote(LoraModel lora) {
+        if (lora.modulesToSave().isEmpty()) return "";
+        List<String> parts = new ArrayList<>();
+        int total = 0;
+        for (var e : lora.modulesToSave().matchCounts().entrySet()) {
+            parts.add(e.getKey() + " → " + e.getValue());
+            total += e.getValue();
+        }
+        return "; modules_to_save " + String.join(", ", parts) + " module" + (total == 1 ? "" : "s");
     }
 
     /** {@code all-linear}; a regex when it has regex syntax; else comma-separated names. */

@@ -75,9 +75,9 @@ final class TrainProgress implements TrainingRun.Listener {
                     files);
         }
         var c = lora.config();
-        return String.format(Locale.ROOT, "%s (%s) · LoRA r=%d α=%s%s on %s · %s", name == null ? model : name, quant,
+        return String.format(Locale.ROOT, "%s (%s) · LoRA r=%d α=%s%s on %s%s · %s", name == null ? model : name, quant,
                 c.r(), c.loraAlpha(), c.useRslora() ? " rsLoRA" : "", String.join(", ", lora.matchCounts().keySet()),
-                files);
+                lora.modulesToSave().isEmpty() ? "" : " + " + String.join(", ", c.modulesToSave()), files);
     }
 
     /**

@@ -51,7 +51,7 @@ class DemoCommandTest {
                 "== 2. Greedy generation", "The meaning of life is → ", "Once upon a time, → ",
                 "== 3. The task: number → English words", "48 training and 8 held-out numbers of 1 to 4 digits",
                 "before training    exact match ", "/4 (", "words in place ",
-                "== 4. QLoRA fine-tuning", "held-out loss ", "(before training)", "step 1/4", "step 4/4",
+                "== 4. QLoRA fine-tuning", "plus a trained copy of ln_f (PEFT's modules_to_save, ", "held-out loss ", "(before training)", "step 1/4", "step 4/4",
                 "trained            4 steps",
                 "== 5. After fine-tuning", "held-out numbers (4)", "before", "after", "  exact match", "/4 (",
                 "/4 (", "  words in place", "%", "%", "  loss on the completions",
@@ -70,6 +70,7 @@ class DemoCommandTest {
         JsonNode cfg = new ObjectMapper().readTree(adapter.resolve("adapter_config.json").toFile());
         assertEquals(4, cfg.get("r").asInt());
         assertEquals(TINY.toString(), cfg.get("base_model_name_or_path").asText());
+        assertEquals("[\"ln_f\"]", cfg.get("modules_to_save").toString());
         JsonNode q = new ObjectMapper().readTree(out.resolve("model-nf4/config.json").toFile()).get("quantization_config");
         assertEquals("nf4", q.get("bnb_4bit_quant_type").asText());
         assertTrue(q.get("bnb_4bit_use_double_quant").asBoolean());
@@ -82,25 +83,25 @@ class DemoCommandTest {
         assertEquals(48, prompts.size());
         for (JsonNode n : held) {
             assertFalse(prompts.contains(n.get("prompt").asText()), "held-out number in the training data: " + n);
-            assertTrue(n.get("prompt").asText().matches("\\d{1,4} ="), n.toString());
+            assertTrue(n.get("prompt").asText().matches("\\d( \\d){0,3} ="), n.toString()); // spaced digits by default
             assertTrue(n.get("completion").asText().matches("( [a-z]+)+"), n.toString());
         }
 
         // the generate command it prints works on what it wrote
         QloraCommandTest.Run g = run("generate", "--model", out.resolve("model-nf4").toString(), "--adapter",
-                adapter.toString(), "--prompt", "12 =", "--max-new-tokens", "3");
+                adapter.toString(), "--prompt", "1 2 =", "--max-new-tokens", "3");
         assertEquals(0, g.code(), g.err());
 
         // a second run into the same directory replaces the first: no stale checkpoint, a fresh metrics file
-        QloraCommandTest.Run again = run("demo", "--model", TINY.toString(), "--quick", "--steps", "2", "--spaced-digits",
-                "--out", out.toString());
+        QloraCommandTest.Run again = run("demo", "--model", TINY.toString(), "--quick", "--steps", "2",
+                "--no-spaced-digits", "--out", out.toString());
         assertEquals(0, again.code(), again.err() + again.out());
         assertTrue(again.out().contains("step 2/2"), again.out());
         assertFalse(Files.exists(adapter.resolve("checkpoint-4")), "stale checkpoint of the first run");
         assertTrue(Files.isDirectory(adapter.resolve("checkpoint-2")));
         assertEquals(2, Files.readAllLines(adapter.resolve("metrics.jsonl")).size());
         for (JsonNode n : jsonl(out.resolve("data/numbers-train.jsonl"))) {
-            assertTrue(n.get("prompt").asText().matches("\\d( \\d){0,3} ="), n.toString());
+            assertTrue(n.get("prompt").asText().matches("\\d{1,4} ="), n.toString());
         }
     }
 
@@ -145,6 +146,8 @@ class DemoCommandTest {
                 .assertOneLineError(QloraCommand.EXIT_USER_ERROR, "--steps");
         run("demo", "--model", TINY.toString(), "--task", "prompts", "--max-digits", "3")
                 .assertOneLineError(QloraCommand.EXIT_USER_ERROR, "--max-digits");
+        run("demo", "--model", TINY.toString(), "--task", "prompts", "--no-spaced-digits")
+                .assertOneLineError(QloraCommand.EXIT_USER_ERROR, "spaced-digits", "--task numbers");
         QloraCommandTest.Run bad = run("demo", "--task", "poems");
         assertEquals(QloraCommand.EXIT_USAGE, bad.code());
         assertTrue(bad.err().lines().findFirst().orElse("").contains("--task"), bad.err());

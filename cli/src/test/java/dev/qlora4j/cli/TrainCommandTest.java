@@ -136,6 +136,61 @@ class TrainCommandTest {
     }
 
     @Test
+    void modulesToSaveTrainsResumesAndMerges() throws IOException {
+        Path data = numbers(tmp, 30), out = tmp.resolve("run");
+        QloraCommandTest.Run r = train(data, out, "--modules-to-save", "ln_f");
+        assertEquals(0, r.code(), r.err() + r.out());
+        assertTrue(r.out().contains("targets c_attn → 2, c_proj → 4, c_fc → 2 modules; modules_to_save ln_f → 1 module;"),
+                r.out());
+        JsonNode cfg = new ObjectMapper().readTree(out.resolve("adapter_config.json").toFile());
+        assertEquals("[\"ln_f\"]", cfg.get("modules_to_save").toString());
+        for (Path f : List.of(out, out.resolve("checkpoint-3"))) {
+            try (var st = dev.qlora4j.quant.safetensors.SafetensorsFile.open(f.resolve("adapter_model.safetensors"))) {
+                assertTrue(st.contains("base_model.model.transformer.ln_f.weight")
+                        && st.contains("base_model.model.transformer.ln_f.bias"), st.names().toString());
+            }
+        }
+        byte[] uninterrupted = Files.readAllBytes(out.resolve("adapter_model.safetensors"));
+
+        // resumed from checkpoint-3: the same final adapter, bit for bit (the LayerNorm copy and its AdamW moments too)
+        QloraCommandTest.Run resumed = train(data, out, "--resume", out.resolve("checkpoint-3").toString());
+        assertEquals(0, resumed.code(), resumed.err());
+        assertArrayEquals(uninterrupted, Files.readAllBytes(out.resolve("adapter_model.safetensors")));
+        train(data, out, "--resume", out.resolve("checkpoint-3").toString(), "--modules-to-save", "ln_f,ln_1")
+                .assertOneLineError(1, "--modules-to-save ln_f,ln_1", "trained with modules_to_save ln_f");
+
+        // merge writes the trained ln_f into the checkpoint: same loss as base + adapter
+        Path merged = tmp.resolve("merged");
+        QloraCommandTest.Run m = run("merge", "--model", TINY.toString(), "--adapter", out.toString(), "--out", merged.toString());
+        assertEquals(0, m.code(), m.err());
+        assertTrue(m.out().contains("and 1 trained LayerNorms (modules_to_save ln_f)"), m.out());
+        Path text = tmp.resolve("t.txt");
+        Files.writeString(text, "12 = one two\n34 = three four\n56 = five six\n");
+        QloraCommandTest.Run adapted = run("eval", "--model", TINY.toString(), "--data", text.toString(), "--json",
+                "--adapter", out.toString());
+        QloraCommandTest.Run fromMerged = run("eval", "--model", merged.toString(), "--data", text.toString(), "--json");
+        QloraCommandTest.Run base = run("eval", "--model", TINY.toString(), "--data", text.toString(), "--json");
+        double la = new ObjectMapper().readTree(adapted.out()).get("loss").asDouble();
+        double lm = new ObjectMapper().readTree(fromMerged.out()).get("loss").asDouble();
+        double lb = new ObjectMapper().readTree(base.out()).get("loss").asDouble();
+        assertEquals(la, lm, 1e-4 * Math.abs(la), "merged checkpoint = base + adapter");
+        assertNotEquals(lb, la, "the adapter changes the model");
+    }
+
+    @Test
+    void modulesToSaveErrorsAreOneLine() throws IOException {
+        Path data = numbers(tmp, 30), out = tmp.resolve("o");
+        train(data, out, "--modules-to-save", "wte").assertOneLineError(1, "--modules-to-save", "'wte'",
+                "transformer.wte (Embedding)", "only LayerNorm modules");
+        train(data, out, "--modules-to-save", "lm_head").assertOneLineError(1, "--modules-to-save", "only LayerNorm");
+        train(data, out, "--modules-to-save", "ln_f,q_norm").assertOneLineError(1, "--modules-to-save", "'q_norm'",
+                "matches no module", "transformer.ln_f");
+        train(data, out, "--modules-to-save", "ln_f,").assertOneLineError(1, "--modules-to-save", "empty name");
+        train(data, out, "--modules-to-save", "ln_f", "--full").assertOneLineError(1, "--modules-to-save", "--full");
+        assertFalse(Files.exists(out.resolve("metrics.jsonl")));
+    }
+
+    @Test
     void baseDropoutTrainsAndChangesTheLoss() throws IOException {
         Path data = numbers(tmp, 30);
         QloraCommandTest.Run off = train(data, tmp.resolve("off"), "--steps", "2", "--no-base-dropout");

@@ -16,8 +16,9 @@ import java.util.List;
 /**
  * Loads a PEFT LoRA adapter directory onto a model: {@code adapter_config.json} decides the targets, ranks and
  * scalings; {@code adapter_model.safetensors} must hold exactly the {@code lora_A}/{@code lora_B} tensors those
- * targets imply, F32, F16 or BF16 (converted to fp32), with shapes {@code [r, in]} and {@code [out, r]}. Any mismatch
- * is an {@link AdapterException} naming the file and the tensor; on failure the model is left without hooks.
+ * targets imply, F32, F16 or BF16 (converted to fp32), with shapes {@code [r, in]} and {@code [out, r]}, and the
+ * {@code <module path>.weight} / {@code .bias} of each LayerNorm {@code modules_to_save} selects ({@link ModulesToSave}).
+ * Any mismatch is an {@link AdapterException} naming the file and the tensor; on failure the model is left as it was.
  */
 public final class AdapterReader {
 
@@ -48,6 +49,7 @@ public final class AdapterReader {
         }
         try (SafetensorsFile f = SafetensorsFile.open(weights)) {
             fill(m, f, weights);
+            m.paramsChanged(); // the modules_to_save copies into the model
             return m;
         } catch (RuntimeException e) {
             m.detach();
@@ -67,9 +69,14 @@ public final class AdapterReader {
             TensorInfo ti = f.info(s.name());
             if (!FloatTensorCodec.isFloat(ti.dtype())) {
                 throw new AdapterException(file + ": tensor '" + s.name() + "' is " + ti.dtype()
-                        + "; LoRA weights must be F32, F16 or BF16");
+                        + "; adapter weights must be F32, F16 or BF16");
             }
             long[] want = Arrays.stream(s.shape()).asLongStream().toArray();
+            String saved = m.modulesToSave().moduleOf(s.name());
+            if (!Arrays.equals(ti.shape(), want) && saved != null) {
+                throw new AdapterException(file + ": tensor '" + s.name() + "' has shape " + ti.shapeString()
+                        + ", expected " + Arrays.toString(want) + " (LayerNorm " + saved + " of modules_to_save)");
+            }
             if (!Arrays.equals(ti.shape(), want)) {
                 LoraHook h = hookOf(m, s.name());
                 throw new AdapterException(file + ": tensor '" + s.name() + "' has shape " + ti.shapeString()
@@ -80,7 +87,8 @@ public final class AdapterReader {
             buf.set(s, f.readFloats(s.name()));
         }
         if (!missing.isEmpty()) {
-            throw new AdapterException(file + ": missing " + missing.size() + " tensor(s) the config's targets imply: "
+            throw new AdapterException(file + ": missing " + missing.size() + " tensor(s) the config's targets"
+                    + (m.modulesToSave().isEmpty() ? "" : " and modules_to_save") + " imply: "
                     + String.join(", ", missing.subList(0, Math.min(6, missing.size())))
                     + (missing.size() > 6 ? ", ..." : "") + " (file holds " + f.names().size() + " tensors"
                     + (f.names().isEmpty() ? "" : ", e.g. '" + f.names().getFirst() + "'") + ")");

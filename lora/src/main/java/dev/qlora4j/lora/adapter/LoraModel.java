@@ -27,6 +27,12 @@ import java.util.SplittableRandom;
  * <p>The model knows nothing of the adapter: hooks are added to the targeted {@link Linear}s and removed by
  * {@link #detach()}. {@link #merge()} swaps merged copies of the targeted linears into the model (the stored base
  * weights are never written) and {@link #unmerge()} swaps the originals back, restoring the base bit for bit.
+ *
+ * <p>{@code modules_to_save} (LayerNorm modules only): trained fp32 copies of those LayerNorms, in the same buffer,
+ * named {@code base_model.model.<module path>.weight} / {@code .bias}; the model computes with them while the
+ * adapter is attached and enabled (merged too, as PEFT's {@code merge_and_unload} keeps the trained copy) and with
+ * the base LayerNorms otherwise ({@link ModulesToSave}). After writing into {@link #params()} directly, call
+ * {@link #paramsChanged()}.
  */
 public final class LoraModel implements AutoCloseable {
 
@@ -39,19 +45,21 @@ public final class LoraModel implements AutoCloseable {
     private final List<LoraHook> hooks;
     private final List<Linear> linears;
     private final Map<String, Integer> matchCounts;
+    private final ModulesToSave saved;
     private boolean attached = true;
     private boolean enabled = true;
     private BlockWeights[] unmergedBlocks; // non-null while merged
     private Arena mergeArena;
 
     private LoraModel(DecoderModel model, LoraConfig config, ParamBuffer params, List<LoraHook> hooks,
-                      List<Linear> linears, Map<String, Integer> matchCounts) {
+                      List<Linear> linears, Map<String, Integer> matchCounts, ModulesToSave saved) {
         this.model = model;
         this.config = config;
         this.params = params;
         this.hooks = List.copyOf(hooks);
         this.linears = List.copyOf(linears);
         this.matchCounts = Collections.unmodifiableMap(new LinkedHashMap<>(matchCounts));
+        this.saved = saved;
     }
 
     /**
@@ -89,6 +97,9 @@ public final class LoraModel implements AutoCloseable {
         for (Linear l : all) paths.add(l.path());
         TargetModules targets = config.effectiveTargets(arch);
         TargetMatcher.Result match = TargetMatcher.match(config, targets, paths);
+        List<String> toSave = config.modulesToSave();
+        ModulesToSave.Selection saveSel = toSave == null || toSave.isEmpty() ? null
+                : ModulesToSave.select(model.weights(), toSave);
 
         // the config as PEFT stores it after injection: targets filled in, all-linear resolved, Conv1D ⇒ fan_in_fan_out
         LoraConfig.Builder stored = config.toBuilder();
@@ -113,7 +124,11 @@ public final class LoraModel implements AutoCloseable {
             targeted.add(l);
             slices.add(new ParamBuffer.Slice[]{a, b});
         }
+        List<ParamBuffer.Slice[]> savedSlices = saveSel == null ? null
+                : ModulesToSave.addSlices(pb, saveSel, model.weights());
         ParamBuffer buf = pb.build();
+        ModulesToSave saved = saveSel == null ? ModulesToSave.none()
+                : ModulesToSave.of(saveSel, savedSlices, model.weights(), buf);
         List<LoraHook> hooks = new ArrayList<>();
         // one compute + scratch for all hooks: the model runs its linears one at a time
         LoraHookJobs jobs = new LoraHookJobs(model.kernels() != null ? model.kernels()
@@ -127,7 +142,16 @@ public final class LoraModel implements AutoCloseable {
             hooks.add(h);
         }
         for (int i = 0; i < targeted.size(); i++) targeted.get(i).addHook(hooks.get(i));
-        return new LoraModel(model, effective, buf, hooks, targeted, match.perTarget());
+        return new LoraModel(model, effective, buf, hooks, targeted, match.perTarget(), saved);
+    }
+
+    /**
+     * How many modules each {@code modules_to_save} name selects on {@code model}, without attaching anything.
+     *
+     * @throws AdapterException for a name that matches no module or a module other than a LayerNorm
+     */
+    public static Map<String, Integer> matchModulesToSave(DecoderModel model, List<String> names) {
+        return ModulesToSave.select(model.weights(), names).perName();
     }
 
     private static void checkSupported(LoraConfig c) {
@@ -135,7 +159,6 @@ public final class LoraModel implements AutoCloseable {
         if (c.useDora()) no.add("use_dora=true (DoRA)");
         if (c.loraBias()) no.add("lora_bias=true");
         if (c.bias() != LoraConfig.Bias.NONE) no.add("bias='" + c.bias().json + "' (trainable base biases)");
-        if (c.modulesToSave() != null && !c.modulesToSave().isEmpty()) no.add("modules_to_save=" + c.modulesToSave());
         for (String k : List.of("target_parameters", "layer_replication", "trainable_token_indices",
                 "alora_invocation_tokens", "arrow_config", "use_bdlora")) {
             JsonNode v = c.extras().get(k);
@@ -207,7 +230,12 @@ public final class LoraModel implements AutoCloseable {
         return matchCounts;
     }
 
-    /** PEFT's {@code print_trainable_parameters} numerator. */
+    /** The trained LayerNorm copies of {@code modules_to_save} (empty without). */
+    public ModulesToSave modulesToSave() {
+        return saved;
+    }
+
+    /** PEFT's {@code print_trainable_parameters} numerator (LoRA factors and {@code modules_to_save} copies). */
     public long trainableParameterCount() {
         return params.size();
     }
@@ -236,6 +264,17 @@ public final class LoraModel implements AutoCloseable {
     public void setEnabled(boolean enabled) {
         this.enabled = enabled;
         for (LoraHook h : hooks) h.setEnabled(enabled && unmergedBlocks == null);
+        paramsChanged();
+    }
+
+    /**
+     * Makes the model see the current {@link #params()}: the {@code modules_to_save} copies are mirrored into the
+     * model's LayerNorms (the LoRA factors are read in place and need nothing). Call after changing the parameters
+     * (an optimizer step, loading); a disabled or detached adapter leaves the base LayerNorms.
+     */
+    public void paramsChanged() {
+        if (attached && enabled) saved.activate();
+        else saved.deactivate();
     }
 
     /** Training mode turns LoRA dropout on. */
@@ -321,6 +360,7 @@ public final class LoraModel implements AutoCloseable {
         if (merged()) unmerge();
         for (int i = 0; i < linears.size(); i++) linears.get(i).removeHook(hooks.get(i));
         attached = false;
+        saved.deactivate();
     }
 
     public boolean attached() {

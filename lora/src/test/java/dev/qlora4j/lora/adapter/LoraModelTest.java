@@ -173,12 +173,16 @@ class LoraModelTest {
         try (LoadedModel base = TestModels.load("gpt2-a", "none")) {
             for (LoraConfig c : List.of(LoraConfig.builder().useDora(true).build(),
                     LoraConfig.builder().bias(LoraConfig.Bias.ALL).build(),
-                    LoraConfig.builder().modulesToSave(List.of("lm_head")).build(),
                     LoraConfig.builder().initLoraWeights("pissa").build())) {
                 AdapterException e = org.junit.jupiter.api.Assertions.assertThrows(AdapterException.class,
                         () -> LoraModel.attach(base.model(), c, 0));
                 assertTrue(e.getMessage().contains("not support"), e.getMessage());
             }
+            // modules_to_save: LayerNorms only (ModulesToSaveTest); the tied LM head is refused
+            AdapterException e = org.junit.jupiter.api.Assertions.assertThrows(AdapterException.class,
+                    () -> LoraModel.attach(base.model(), LoraConfig.builder().modulesToSave(List.of("lm_head")).build(), 0));
+            assertTrue(e.getMessage().contains("modules_to_save 'lm_head' matches lm_head (Linear); qlora4j supports "
+                    + "only LayerNorm modules for modules_to_save"), e.getMessage());
         }
     }
 

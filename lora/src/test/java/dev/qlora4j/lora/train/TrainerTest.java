@@ -11,6 +11,8 @@ import dev.qlora4j.lora.optim.LrSchedule;
 import dev.qlora4j.runtime.load.LoadedModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
@@ -52,8 +54,12 @@ class TrainerTest {
         }
     }
 
-    @Test
-    void resumedRunEqualsUninterruptedRun() throws Exception {
+    /** Plain LoRA, and LoRA with modules_to_save LayerNorms (their copies in the adapter, checkpoint and optimizer). */
+    @ParameterizedTest(name = "modules_to_save={0}")
+    @ValueSource(strings = {"", "ln_1,ln_f"})
+    void resumedRunEqualsUninterruptedRun(String modulesToSave) throws Exception {
+        LoraConfig loraCfg = modulesToSave.isEmpty() ? TrainFixtures.lora(0.1)
+                : TrainFixtures.lora(0.1).toBuilder().modulesToSave(List.of(modulesToSave.split(","))).build();
         TrainFixtures.warmUpKernels(tmp);
         Dataset d = TrainFixtures.numbers(tmp, 48, 1, 16);
         TrainConfig cfg = resumeConfig();
@@ -62,7 +68,7 @@ class TrainerTest {
 
         Recorder a = new Recorder(Integer.MAX_VALUE);
         float[] paramsA;
-        try (LoadedModel m = TrainFixtures.gpt2a("nf4"); LoraModel lora = TrainFixtures.attach(m, TrainFixtures.lora(0.1), cfg.seed())) {
+        try (LoadedModel m = TrainFixtures.gpt2a("nf4"); LoraModel lora = TrainFixtures.attach(m, loraCfg, cfg.seed())) {
             Trainer t = new Trainer(lora, parts.train(), parts.eval(), cfg);
             TrainingRun.Result r = TrainingRun.run(t, outA, Map.of("what", "uninterrupted"), false, a);
             assertTrue(r.completed());
@@ -72,7 +78,7 @@ class TrainerTest {
 
         // the same run, stopped after step 4 (its last checkpoint is checkpoint-3) ...
         Recorder b1 = new Recorder(4);
-        try (LoadedModel m = TrainFixtures.gpt2a("nf4"); LoraModel lora = TrainFixtures.attach(m, TrainFixtures.lora(0.1), cfg.seed())) {
+        try (LoadedModel m = TrainFixtures.gpt2a("nf4"); LoraModel lora = TrainFixtures.attach(m, loraCfg, cfg.seed())) {
             Trainer t = new Trainer(lora, parts.train(), parts.eval(), cfg);
             TrainingRun.Result r = TrainingRun.run(t, outB, Map.of(), false, b1);
             assertFalse(r.completed());
@@ -93,6 +99,15 @@ class TrainerTest {
             TrainingRun.Result r = TrainingRun.run(t, outB, Map.of(), true, b2);
             assertTrue(r.completed());
             paramsB = lora.params().params().clone();
+            if (!modulesToSave.isEmpty()) {
+                assertEquals(List.of("transformer.h.0.ln_1", "transformer.h.1.ln_1", "transformer.ln_f"),
+                        lora.modulesToSave().paths());
+                float[] lnF = lora.params().copyOf(lora.params().slice("base_model.model.transformer.ln_f.weight"));
+                assertArrayEquals(lnF, m.model().weights().lnF().gamma(), "the model computes with the trained ln_f");
+                try (LoadedModel fresh = TrainFixtures.gpt2a("nf4")) {
+                    assertFalse(Arrays.equals(fresh.model().weights().lnF().gamma(), lnF), "ln_f's copy trained");
+                }
+            }
         }
         for (int step = 1; step <= 6; step++) {
             double want = a.loss[step];
