@@ -62,37 +62,48 @@ class FullTrainingTest {
                 float[] grads = pb.grads().clone();
                 float[] p = pb.params();
                 int checked = 0;
-                for (ParamBuffer.Slice s : pb.slices()) {
-                    // the largest entry and one seeded entry of every tensor
-                    int arg = s.offset();
-                    double max = 0;
-                    for (int i = s.offset(); i < s.end(); i++) {
-                        if (Math.abs(grads[i]) > max) {
-                            max = Math.abs(grads[i]);
-                            arg = i;
-                        }
-                    }
-                    int other = s.offset() + new SplittableRandom(s.name().hashCode()).nextInt(s.length());
-                    for (int i : new int[] {arg, other}) {
-                        float keep = p[i];
-                        double h = 1e-2 * Math.max(1.0, Math.abs(keep));
-                        p[i] = (float) (keep + h);
-                        fm.paramsUpdated();
-                        double up = t.evaluate();
-                        p[i] = (float) (keep - h);
-                        fm.paramsUpdated();
-                        double down = t.evaluate();
-                        p[i] = keep;
-                        fm.paramsUpdated();
-                        double fd = (up - down) / (2 * h);
-                        // fp32 loss over a step of 1e-2: truncation O(h²·g''') and roundoff ~1e-6·loss/h
-                        assertEquals(fd, grads[i], 2e-2 * max + 2e-4, model + " " + s.name() + " entry " + (i - s.offset()));
-                        checked++;
-                    }
+                for (ParamBuffer.Slice s : pb.slices()) { // the largest entry and one seeded entry of every tensor
+                    checkSliceByFiniteDifferences(t, p, grads, s, fm::paramsUpdated, model);
+                    checked += 2;
                 }
                 assertEquals(2 * pb.slices().size(), checked);
             }
         }
+    }
+
+    /**
+     * Central differences of the trainer's loss at two entries of slice {@code s} — the one with the largest gradient
+     * and a seeded one — against {@code grads}; {@code changed} tells the trainable its parameters moved.
+     *
+     * @return max |gradient| over the slice
+     */
+    static double checkSliceByFiniteDifferences(Trainer t, float[] p, float[] grads, ParamBuffer.Slice s,
+                                                Runnable changed, String what) {
+        int arg = s.offset();
+        double max = 0;
+        for (int i = s.offset(); i < s.end(); i++) {
+            if (Math.abs(grads[i]) > max) {
+                max = Math.abs(grads[i]);
+                arg = i;
+            }
+        }
+        int other = s.offset() + new SplittableRandom(s.name().hashCode()).nextInt(s.length());
+        for (int i : new int[] {arg, other}) {
+            float keep = p[i];
+            double h = 1e-2 * Math.max(1.0, Math.abs(keep));
+            p[i] = (float) (keep + h);
+            changed.run();
+            double up = t.evaluate();
+            p[i] = (float) (keep - h);
+            changed.run();
+            double down = t.evaluate();
+            p[i] = keep;
+            changed.run();
+            double fd = (up - down) / (2 * h);
+            // fp32 loss over a step of 1e-2: truncation O(h²·g''') and roundoff ~1e-6·loss/h
+            assertEquals(fd, grads[i], 2e-2 * max + 2e-4, what + " " + s.name() + " entry " + (i - s.offset()));
+        }
+        return max;
     }
 
     @Test

@@ -218,7 +218,7 @@ public final class DecoderBackward {
             dproj = dln;
         }
         bw.attnProj().backward(kernels, ws.att[s], 0, dproj, 0, datt, 0, bn, false); // datt (B, n, C)
-        if (cache.shared && !(ws.activations == Workspace.Activations.CHECKPOINTED)) { // another layer's K/V are there
+        if (cache.shared && recompute) { // another layer's K/V are there (a re-run block stored its own)
             Attention.storeKv(ws.qkv[s], 0, layout, cache.k[l], cache.v[l], 0, b, n, 0, cache.maxT, nh, hs);
         }
         float pa = model.dropP(Dropout.ATTN);
