@@ -21,6 +21,14 @@ final class KernelScratch {
 
     private float[] grownRow; // (K max seen) a dequantized row of W for GEMV formats without a fused path
 
+    private float[] grownTileScales; // (most blocks seen) absmax of a GEMV tile's rows, for FourBitGemv512
+
+    float[] tileScales(int n) {
+        float[] t = grownTileScales;
+        if (t == null || t.length < n) grownTileScales = t = new float[n];
+        return t;
+    }
+
     float[] row(int k) {
         float[] r = grownRow;
         if (r == null || r.length < k) grownRow = r = new float[k];

@@ -16,7 +16,7 @@ public final class PanamaKernels implements Kernels {
     static final int KC = 256; // reduction depth of a packed panel
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
-    static final int GEMV_ROWS = 16; // rows of W per GEMV tile
+    static final int GEMV_ROWS = 64; // rows of W per GEMV tile
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
     /**
@@ -40,6 +40,7 @@ public final class PanamaKernels implements Kernels {
     private final PackJob pack = new PackJob();
     private final WeightGradJob weightGrad = new WeightGradJob();
     private float[] packedA = new float[0]; // (ceil(M / MR), K, MR) x or dy, MR-row interleaved; grown on demand
+    private float[] xDeinterleaved = new float[0]; // (K) x of a 512-bit 4-bit decode GEMV (FourBitGemv512); grown on demand
 
     /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
     public PanamaKernels() {
@@ -85,6 +86,11 @@ public final class PanamaKernels implements Kernels {
         try {
             if (m <= GEMV_MAX_M) {
                 gemv.set(x, xOff, w, bias, y, yOff, m);
+                if (m == 1 && vw.bits() == 512 && w instanceof FourBitWeight q && FourBitGemv512.supports(q)) {
+                    if (xDeinterleaved.length < k) xDeinterleaved = new float[k];
+                    FourBitGemv512.deinterleave(x, xOff, k, xDeinterleaved);
+                    gemv.xd = xDeinterleaved;
+                }
                 pool.run((n + GEMV_ROWS - 1) / GEMV_ROWS, gemv);
                 gemv.clear();
             } else {
@@ -409,6 +415,7 @@ public final class PanamaKernels implements Kernels {
     /** Decode-sized forward: {@code y[i, j] = W[j, :] · x[i, :] + bias[j]}, fused dequant-dot; tile = GEMV_ROWS rows of W. */
     private final class GemvJob implements KernelPool.TileJob {
         float[] x, bias, y;
+        float[] xd; // (K) x de-interleaved for FourBitGemv512, or null when that path does not apply
         int xOff, yOff, m, n, k;
         StoredWeight w;
 
@@ -419,7 +426,7 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            x = bias = y = null;
+            x = bias = y = xd = null;
             w = null;
         }
 
@@ -428,7 +435,18 @@ public final class PanamaKernels implements Kernels {
             KernelScratch sc = scratch[slot];
             float[] rowBuf = sc.row(k); // (K)
             int j = tile * GEMV_ROWS, j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
-            if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
+            if (xd != null) {
+                FourBitWeight q = (FourBitWeight) w;
+                int blocks = k / q.blocksize(), pairs = (j1 - j) / 2;
+                float[] tileScales = sc.tileScales(2 * pairs * blocks); // (2·pairs, K / blocksize) absmax of the rows
+                BulkScales.absmax(q.scales(), j * blocks, 2 * pairs * blocks, tileScales, 0); // consecutive rows
+                float[] pair = sc.pair; // (2)
+                for (int sOff = 0; j + 1 < j1; j += 2, sOff += 2 * blocks) {
+                    FourBitGemv512.pair(q, j, xd, tileScales, sOff, pair, 0);
+                    y[yOff + j] = pair[0] + (bias == null ? 0f : bias[j]);
+                    y[yOff + j + 1] = pair[1] + (bias == null ? 0f : bias[j + 1]);
+                }
+            } else if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
                 float[] pair = sc.pair; // (2)
                 for (; j + 1 < j1; j += 2) {
                     FourBitGemv256.pair(q, j, x, xOff, sc.scales, pair, 0);
