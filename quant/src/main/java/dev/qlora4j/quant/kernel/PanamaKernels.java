@@ -171,7 +171,7 @@ public final class PanamaKernels implements Kernels {
      * is enough slack to rebalance when a thread is preempted, at the price of dequantizing the panel once per chunk.
      */
     private int mChunks(int colTiles, int m) {
-        int want = (4 * pool.threads() + colTiles - 1) / colTiles;
+        int want = (2 * pool.threads() + colTiles - 1) / colTiles;
         return Math.max(1, Math.min(want, m / (4 * MicroKernel.MR)));
     }
 
