@@ -65,10 +65,15 @@ public final class InferenceBench {
             Arrays.sort(ppTps);
             Arrays.sort(tgTps);
             var w = m.weights().blocks()[0].qkv().weight();
+            double rss = PeakRss.mib(); // before the bound's 1 GiB read buffer
+            long bytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
+            double bw = DecodeBound.readBandwidth(KernelPool.shared()), boundTps = bw / bytes;
             System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
-                            + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"peak_rss_mib\":%.0f}%n",
+                            + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,\"read_gb_s\":%.1f,"
+                            + "\"bound_tok_s\":%.1f,\"of_bound\":%.2f,\"peak_rss_mib\":%.0f}%n",
                     dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), KernelPool.shared().threads(), prompt,
-                    ppTps[repeats / 2], decode, tgTps[repeats / 2], PeakRss.mib());
+                    ppTps[repeats / 2], decode, tgTps[repeats / 2], bytes / 1e6, bw / 1e9, boundTps, tgTps[repeats / 2] / boundTps,
+                    rss);
         }
     }
 }

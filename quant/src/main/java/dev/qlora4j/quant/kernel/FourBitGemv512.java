@@ -60,18 +60,22 @@ final class FourBitGemv512 {
     }
 
     /**
-     * {@code out[outOff] = W[row, :] · x}, {@code out[outOff + 1] = W[row + 1, :] · x}.
+     * {@code out[outOff] = W[row, :] · x}, {@code out[outOff + 1] = W[row2, :] · x}. The caller pairs rows half a
+     * tile apart ({@code row2 = row + rows / 2}), so that over successive calls each of the two rows walks its own
+     * contiguous run of memory: two clean sequential streams for the hardware prefetcher, where adjacent rows make
+     * one stream that jumps back and forth (measured with W streamed from DRAM: 768→3072 about 1.4× faster).
      *
      * @param xd     {@code (K)} x as {@link #deinterleave} leaves it
-     * @param scales {@code (2, K / blocksize)} at {@code sOff}: the absmax of both rows' blocks
+     * @param scales the absmax of {@code row}'s blocks at {@code sOff}, of {@code row2}'s at {@code sOff2}
      * @param out    {@code (2)} at {@code outOff}
      */
-    static void pair(FourBitWeight q, int row, float[] xd, float[] scales, int sOff, float[] out, int outOff) {
-        int k = q.cols(), bs = q.blocksize(), blocks = k / bs, s1 = sOff + blocks;
+    static void pair(FourBitWeight q, int row, int row2, float[] xd, float[] scales, int sOff, int sOff2,
+                     float[] out, int outOff) {
+        int k = q.cols(), bs = q.blocksize(), s1 = sOff2;
         boolean twoBlocks = bs == 64;
         IntVector table = FloatVector.fromArray(F, q.codeTable(), 0).reinterpretAsInts();
         MemorySegment packed = q.packed();
-        long o0 = (long) row * k >>> 1, o1 = o0 + (k >>> 1);
+        long o0 = (long) row * k >>> 1, o1 = (long) row2 * k >>> 1;
         FloatVector a = FloatVector.zero(F), c = FloatVector.zero(F);
         for (int e = 0; e < k; e += STEP, o0 += STEP / 2, o1 += STEP / 2) {
             // written out in full: helper methods here would exceed C2's inlining node budget (see FourBitGemv256)

@@ -6,6 +6,7 @@ import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.FourBitWeight;
 import dev.qlora4j.quant.weight.RowwiseInt8Weight;
 import dev.qlora4j.quant.weight.StoredWeight;
+import dev.qlora4j.quant.weight.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import jdk.incubator.vector.FloatVector;
@@ -85,6 +86,45 @@ final class PanamaDot {
         float sum = vw.sum(acc0.add(acc1));
         for (; j < k; j++) sum += seg.get(VectorWidth.F32_LE, base + (long) j * 4) * x[xOff + j];
         return sum;
+    }
+
+    /**
+     * F32 or BF16 rows {@code row} and {@code row2} · x into {@code out[outOff]}, {@code out[outOff + 1]}: the same
+     * products, accumulator chains and lane sums per row as {@link #f32} / {@link #bf16} (bit-identical outputs), with
+     * the x loads shared and the two lane sums done together ({@link VectorWidth#sum2}). Rows must have no tail
+     * ({@code K % 2L == 0}).
+     */
+    static void densePair(VectorWidth vw, DenseWeight d, int row, int row2, float[] x, int xOff, float[] out, int outOff) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = d.cols();
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(s), a1 = FloatVector.zero(s), c0 = FloatVector.zero(s), c1 = FloatVector.zero(s);
+        if (d.format() == WeightFormat.BF16) {
+            long p = (long) row * k * 2, q = (long) row2 * k * 2;
+            for (int j = 0; j < k; j += 2 * l, p += 4L * l, q += 4L * l) {
+                FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
+                a0 = vw.bf16(seg, p).fma(x0, a0);
+                a1 = vw.bf16(seg, p + 2L * l).fma(x1, a1);
+                c0 = vw.bf16(seg, q).fma(x0, c0);
+                c1 = vw.bf16(seg, q + 2L * l).fma(x1, c1);
+            }
+        } else {
+            long p = (long) row * k * 4, q = (long) row2 * k * 4;
+            for (int j = 0; j < k; j += 2 * l, p += 8L * l, q += 8L * l) {
+                FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
+                a0 = FloatVector.fromMemorySegment(s, seg, p, VectorWidth.LE).fma(x0, a0);
+                a1 = FloatVector.fromMemorySegment(s, seg, p + 4L * l, VectorWidth.LE).fma(x1, a1);
+                c0 = FloatVector.fromMemorySegment(s, seg, q, VectorWidth.LE).fma(x0, c0);
+                c1 = FloatVector.fromMemorySegment(s, seg, q + 4L * l, VectorWidth.LE).fma(x1, c1);
+            }
+        }
+        vw.sum2(a0.add(a1), c0.add(c1), out, outOff);
+    }
+
+    /** Whether {@link #densePair} takes this weight: F32 or BF16 with whole double vectors per row. */
+    static boolean densePairs(VectorWidth vw, StoredWeight w) {
+        return w instanceof DenseWeight d && (d.format() == WeightFormat.F32 || d.format() == WeightFormat.BF16)
+                && d.cols() % (2 * vw.f().length()) == 0;
     }
 
     static float bf16(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {

@@ -1,5 +1,6 @@
 package dev.qlora4j.quant.kernel;
 
+import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.FourBitWeight;
 import dev.qlora4j.quant.weight.StoredWeight;
 import java.util.concurrent.locks.ReentrantLock;
@@ -16,7 +17,11 @@ public final class PanamaKernels implements Kernels {
     static final int KC = 256; // reduction depth of a packed panel
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
-    static final int GEMV_ROWS = 64; // rows of W per GEMV tile
+    /**
+     * Rows of W per GEMV tile. 16-row tiles kept the 2-thread 4-bit GEMV at 1-thread speed in half the runs (tile
+     * edges sharing cache lines of y, per-tile overhead); 64 scaled in every run measured.
+     */
+    static final int GEMV_ROWS = 64;
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
     /**
@@ -437,15 +442,17 @@ public final class PanamaKernels implements Kernels {
             int j = tile * GEMV_ROWS, j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
             if (xd != null) {
                 FourBitWeight q = (FourBitWeight) w;
-                int blocks = k / q.blocksize(), pairs = (j1 - j) / 2;
-                float[] tileScales = sc.tileScales(2 * pairs * blocks); // (2·pairs, K / blocksize) absmax of the rows
-                BulkScales.absmax(q.scales(), j * blocks, 2 * pairs * blocks, tileScales, 0); // consecutive rows
+                int blocks = k / q.blocksize(), rows = j1 - j, half = rows / 2;
+                float[] tileScales = sc.tileScales(rows * blocks); // (rows, K / blocksize) absmax of the tile's rows
+                BulkScales.absmax(q.scales(), j * blocks, rows * blocks, tileScales, 0); // consecutive rows
                 float[] pair = sc.pair; // (2)
-                for (int sOff = 0; j + 1 < j1; j += 2, sOff += 2 * blocks) {
-                    FourBitGemv512.pair(q, j, xd, tileScales, sOff, pair, 0);
-                    y[yOff + j] = pair[0] + (bias == null ? 0f : bias[j]);
-                    y[yOff + j + 1] = pair[1] + (bias == null ? 0f : bias[j + 1]);
+                for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
+                    int ra = j + i, rb = ra + half;
+                    FourBitGemv512.pair(q, ra, rb, xd, tileScales, i * blocks, (half + i) * blocks, pair, 0);
+                    y[yOff + ra] = pair[0] + (bias == null ? 0f : bias[ra]);
+                    y[yOff + rb] = pair[1] + (bias == null ? 0f : bias[rb]);
                 }
+                j += 2 * half; // an odd last row takes the one-row kernel below
             } else if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
                 float[] pair = sc.pair; // (2)
                 for (; j + 1 < j1; j += 2) {
@@ -453,6 +460,18 @@ public final class PanamaKernels implements Kernels {
                     y[yOff + j] = pair[0] + (bias == null ? 0f : bias[j]);
                     y[yOff + j + 1] = pair[1] + (bias == null ? 0f : bias[j + 1]);
                 }
+            }
+            if (m == 1 && xd == null && PanamaDot.densePairs(vw, w)) {
+                DenseWeight d = (DenseWeight) w;
+                float[] pair = sc.pair; // (2)
+                int half = (j1 - j) / 2;
+                for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
+                    int ra = j + i, rb = ra + half;
+                    PanamaDot.densePair(vw, d, ra, rb, x, xOff, pair, 0);
+                    y[yOff + ra] = pair[0] + (bias == null ? 0f : bias[ra]);
+                    y[yOff + rb] = pair[1] + (bias == null ? 0f : bias[rb]);
+                }
+                j += 2 * half;
             }
             for (; j < j1; j++) {
                 float b = bias == null ? 0f : bias[j];

@@ -32,6 +32,8 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private final VectorShuffle<Float>[] halves = rotations(); // rotate by L/2, L/4, ..., 1 (subclass species are static)
+    private final VectorShuffle<Float>[] inHalves = halfRotations(); // rotate by L/4, ..., 1 within each half
+    private final VectorMask<Float> upperHalf = VectorMask.fromLong(f(), ((1L << f().length()) - 1) & ~((1L << (f().length() / 2)) - 1));
 
     /**
      * Sum of the lanes in a fixed order (a tree of lanewise adds), unlike {@code reduceLanes(ADD)} whose order is
@@ -41,6 +43,32 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
     final float sum(FloatVector v) {
         for (VectorShuffle<Float> r : halves) v = v.add(v.rearrange(r));
         return v.lane(0);
+    }
+
+    /**
+     * {@link #sum} of two vectors at once: {@code out[outOff] = sum(a)}, {@code out[outOff + 1] = sum(b)}, bit for bit
+     * (the same tree of adds per vector, fp addition being commutative), for about half the shuffles: after the first
+     * rotate-and-add the lower half of {@code a} and the upper half of {@code b} are blended into one vector whose
+     * halves are reduced side by side.
+     */
+    final void sum2(FloatVector a, FloatVector b, float[] out, int outOff) {
+        VectorShuffle<Float> h = halves[0];
+        FloatVector v = a.add(a.rearrange(h)).blend(b.add(b.rearrange(h)), upperHalf);
+        for (VectorShuffle<Float> r : inHalves) v = v.add(v.rearrange(r));
+        out[outOff] = v.lane(0);
+        out[outOff + 1] = v.lane(f().length() / 2);
+    }
+
+    @SuppressWarnings("unchecked")
+    private VectorShuffle<Float>[] halfRotations() {
+        int lanes = f().length(), half = lanes / 2;
+        VectorShuffle<Float>[] h = new VectorShuffle[Integer.numberOfTrailingZeros(half)];
+        for (int i = 0, k = half / 2; k >= 1; i++, k /= 2) {
+            int[] src = new int[lanes];
+            for (int lane = 0; lane < lanes; lane++) src[lane] = lane / half * half + (lane % half + k) % half;
+            h[i] = VectorShuffle.fromValues(f(), src);
+        }
+        return h;
     }
 
     @SuppressWarnings("unchecked")

@@ -1,0 +1,71 @@
+package dev.qlora4j.bench.e2e;
+
+import dev.qlora4j.quant.kernel.KernelPool;
+import dev.qlora4j.runtime.model.DecoderModel;
+import dev.qlora4j.runtime.model.DecoderSpec;
+import dev.qlora4j.runtime.model.Linear;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The memory-bandwidth bound of a decode step, measured in the same process right after the decode it is compared
+ * with (the shared box's DRAM bandwidth drifts by 2× over minutes, so a figure from another run is no bound):
+ * the bytes one token must read — every linear weight as stored, the tied LM head, and the K/V cache at the mean
+ * context of the decode — divided by the read bandwidth of the kernel pool's threads streaming a 1 GiB off-heap
+ * buffer (two sequential streams per thread, as the paired GEMV kernels read W).
+ */
+final class DecodeBound {
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final long BUFFER = 1L << 30;
+
+    private DecodeBound() {
+    }
+
+    /** Bytes read per decode token at a mean context of {@code meanT} positions. */
+    static long bytesPerToken(DecoderModel m, double meanT) {
+        long b = m.weights().wte().storedBytes(); // the tied LM head, read for every token's logits
+        for (Linear l : m.weights().linears()) b += l.weight().storedBytes();
+        DecoderSpec s = m.spec();
+        return b + (long) (2.0 * s.l() * s.c() * meanT * 4); // K and V, fp32, every layer
+    }
+
+    /** Read bandwidth in bytes/s: median of 5 passes over a 1 GiB buffer split over the pool's threads. */
+    static double readBandwidth(KernelPool pool) {
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(BUFFER, 4096); // (BUFFER) bytes, touched so its pages exist
+            for (long o = 0; o < BUFFER; o += 4096) seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, o, 1f);
+            int tiles = pool.threads();
+            long part = BUFFER / tiles / 2;
+            float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
+            double[] bw = new double[5];
+            for (int i = 0; i < 20_000; i++) sink[0] += sum(seg, 0, 1 << 14); // compile sum (C2) before timing it
+            for (int r = -1; r < bw.length; r++) {
+                long t0 = System.nanoTime();
+                pool.run(tiles, (tile, slot) -> sink[tile * 16] += sum(seg, 2L * tile * part, part));
+                long t1 = System.nanoTime();
+                if (r >= 0) bw[r] = BUFFER / ((t1 - t0) / 1e9);
+            }
+            Arrays.sort(bw);
+            return bw[bw.length / 2];
+        }
+    }
+
+    /** Sums two adjacent parts of {@code len} bytes from {@code from} side by side: two sequential streams. */
+    private static float sum(MemorySegment seg, long from, long len) {
+        int step = S.vectorByteSize();
+        FloatVector a = FloatVector.zero(S), b = a, c = a, d = a;
+        for (long o = from, end = from + len - 2L * step; o <= end; o += 2L * step) {
+            a = a.add(FloatVector.fromMemorySegment(S, seg, o, ByteOrder.LITTLE_ENDIAN));
+            b = b.add(FloatVector.fromMemorySegment(S, seg, o + step, ByteOrder.LITTLE_ENDIAN));
+            c = c.add(FloatVector.fromMemorySegment(S, seg, o + len, ByteOrder.LITTLE_ENDIAN));
+            d = d.add(FloatVector.fromMemorySegment(S, seg, o + len + step, ByteOrder.LITTLE_ENDIAN));
+        }
+        return a.add(b).add(c).add(d).lane(0);
+    }
+}

@@ -1,0 +1,78 @@
+package dev.qlora4j.quant.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.qlora4j.quant.kernel.TestWeights.Kind;
+import dev.qlora4j.quant.weight.DenseWeight;
+import java.util.Random;
+import jdk.incubator.vector.FloatVector;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The paired dense GEMV rows ({@link PanamaDot#densePair}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
+ * on F32/BF16 weights) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
+ * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, and the whole GEMV
+ * against {@link ScalarKernels} within fp32 reassociation — at every vector width.
+ */
+class DensePairTest {
+
+    @ParameterizedTest(name = "{0} bits")
+    @ValueSource(ints = {128, 256, 512})
+    void sum2IsTwoSums(int bits) {
+        VectorWidth vw = VectorWidth.of(bits);
+        Random rnd = new Random(bits);
+        float[] out = new float[3];
+        for (int t = 0; t < 200; t++) {
+            float[] a = new float[vw.f().length()], b = new float[a.length];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) rnd.nextGaussian() * (1 << rnd.nextInt(20));
+                b[i] = (float) rnd.nextGaussian() * (1 << rnd.nextInt(20));
+            }
+            FloatVector va = FloatVector.fromArray(vw.f(), a, 0), vb = FloatVector.fromArray(vw.f(), b, 0);
+            vw.sum2(va, vb, out, 1);
+            assertEquals(Float.floatToRawIntBits(vw.sum(va)), Float.floatToRawIntBits(out[1]), "a, trial " + t);
+            assertEquals(Float.floatToRawIntBits(vw.sum(vb)), Float.floatToRawIntBits(out[2]), "b, trial " + t);
+        }
+    }
+
+    @ParameterizedTest(name = "{0} bits")
+    @ValueSource(ints = {128, 256, 512})
+    void pairedRowsEqualOneRowKernelsAndScalar(int bits) {
+        VectorWidth vw = VectorWidth.of(bits);
+        PanamaKernels fast = new PanamaKernels(bits, new KernelPool(2));
+        ScalarKernels scalar = new ScalarKernels();
+        Random rnd = new Random(17 + bits);
+        int[][] shapes = {{64, 7}, {768, 130}, {32, 3}, {3072, 65}}; // {K, N}: odd N, tiles with a last lone row
+        for (Kind kind : new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16}) {
+            for (int[] s : shapes) {
+                int k = s[0], n = s[1];
+                DenseWeight w = (DenseWeight) TestWeights.random(kind, n, k, 64, rnd);
+                assertTrue(PanamaDot.densePairs(vw, w));
+                float[] x = TestWeights.randomArray(2 + k, rnd), bias = TestWeights.randomArray(n, rnd);
+                float[] got = new float[n], want = new float[n], out = new float[2];
+                fast.matmul(x, 2, w, bias, got, 0, 1);
+                scalar.matmul(x, 2, w, bias, want, 0, 1);
+                for (int j = 0; j + 1 < n; j += 2) {
+                    PanamaDot.densePair(vw, w, j, n - 1 - j, x, 2, out, 0);
+                    float one = kind == Kind.BF16 ? PanamaDot.bf16(vw, w, j, x, 2) : PanamaDot.f32(vw, w, j, x, 2);
+                    float two = kind == Kind.BF16 ? PanamaDot.bf16(vw, w, n - 1 - j, x, 2) : PanamaDot.f32(vw, w, n - 1 - j, x, 2);
+                    assertEquals(Float.floatToRawIntBits(one), Float.floatToRawIntBits(out[0]), kind + " row " + j);
+                    assertEquals(Float.floatToRawIntBits(two), Float.floatToRawIntBits(out[1]), kind + " row " + (n - 1 - j));
+                }
+                for (int j = 0; j < n; j++) {
+                    float[] row = new float[k];
+                    w.dequantize((long) j * k, k, row, 0);
+                    double abs = Math.abs(bias[j]);
+                    for (int c = 0; c < k; c++) abs += Math.abs((double) x[2 + c] * row[c]);
+                    float oneRow = (kind == Kind.BF16 ? PanamaDot.bf16(vw, w, j, x, 2) : PanamaDot.f32(vw, w, j, x, 2)) + bias[j];
+                    int jj = j;
+                    PanamaKernelsTest.check(want[j], got[j], abs, () -> kind + " " + k + "x" + n + " row " + jj);
+                    assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(got[j]),
+                            kind + " " + k + "x" + n + " row " + j + ": the GEMV equals the one-row kernel");
+                }
+            }
+        }
+    }
+}
