@@ -62,10 +62,7 @@ class DensePairTest {
                     assertEquals(Float.floatToRawIntBits(two), Float.floatToRawIntBits(out[1]), kind + " row " + (n - 1 - j));
                 }
                 for (int j = 0; j < n; j++) {
-                    float[] row = new float[k];
-                    w.dequantize((long) j * k, k, row, 0);
-                    double abs = Math.abs(bias[j]);
-                    for (int c = 0; c < k; c++) abs += Math.abs((double) x[2 + c] * row[c]);
+                    double abs = TestWeights.absTerms(w, j, x, 2, bias);
                     float oneRow = (kind == Kind.BF16 ? PanamaDot.bf16(vw, w, j, x, 2) : PanamaDot.f32(vw, w, j, x, 2)) + bias[j];
                     int jj = j;
                     PanamaKernelsTest.check(want[j], got[j], abs, () -> kind + " " + k + "x" + n + " row " + jj);

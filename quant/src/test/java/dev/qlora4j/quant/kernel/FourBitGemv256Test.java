@@ -43,10 +43,7 @@ class FourBitGemv256Test {
                 fast.matmul(x, xOff, w, bias, got, yOff, 1);
                 float[] scales = new float[BulkScales.CHUNK];
                 for (int j = 0; j < n; j++) {
-                    double abs = bias == null ? 0 : Math.abs(bias[j]);
-                    float[] row = new float[k];
-                    w.dequantize((long) j * k, k, row, 0);
-                    for (int c = 0; c < k; c++) abs += Math.abs((double) x[xOff + c] * row[c]);
+                    double abs = TestWeights.absTerms(w, j, x, xOff, bias);
                     int jj = j;
                     PanamaKernelsTest.check(want[yOff + j], got[yOff + j], abs,
                             () -> kind + " " + k + "x" + n + " bs " + bs + " row " + jj);
@@ -69,10 +66,7 @@ class FourBitGemv256Test {
         new ScalarKernels().matmul(x, 0, w, null, want, 0, 1);
         new PanamaKernels(256, new KernelPool(1)).matmul(x, 0, w, null, got, 0, 1);
         for (int j = 0; j < n; j++) {
-            float[] row = new float[k];
-            w.dequantize((long) j * k, k, row, 0);
-            double abs = 0;
-            for (int c = 0; c < k; c++) abs += Math.abs((double) x[c] * row[c]);
+            double abs = TestWeights.absTerms(w, j, x, 0, null);
             int jj = j;
             PanamaKernelsTest.check(want[j], got[j], abs * 4, () -> "row " + jj); // K = 8256: looser reassociation
         }

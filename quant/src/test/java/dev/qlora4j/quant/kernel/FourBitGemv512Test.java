@@ -43,10 +43,7 @@ class FourBitGemv512Test {
                 scalar.matmul(x, xOff, w, bias, want, yOff, 1);
                 fast.matmul(x, xOff, w, bias, got, yOff, 1);
                 for (int j = 0; j < n; j++) {
-                    double abs = bias == null ? 0 : Math.abs(bias[j]);
-                    float[] row = new float[k];
-                    w.dequantize((long) j * k, k, row, 0);
-                    for (int c = 0; c < k; c++) abs += Math.abs((double) x[xOff + c] * row[c]);
+                    double abs = TestWeights.absTerms(w, j, x, xOff, bias);
                     int jj = j;
                     PanamaKernelsTest.check(want[yOff + j], got[yOff + j], abs,
                             () -> kind + " " + k + "x" + n + " bs " + bs + " row " + jj);
@@ -86,10 +83,7 @@ class FourBitGemv512Test {
             new ScalarKernels().matmul(x, 0, w, null, want, 0, 1);
             new PanamaKernels(512, new KernelPool(1)).matmul(x, 0, w, null, got, 0, 1);
             for (int j = 0; j < n; j++) {
-                float[] row = new float[k];
-                w.dequantize((long) j * k, k, row, 0);
-                double abs = 0;
-                for (int c = 0; c < k; c++) abs += Math.abs((double) x[c] * row[c]);
+                double abs = TestWeights.absTerms(w, j, x, 0, null);
                 int jj = j;
                 PanamaKernelsTest.check(want[j], got[j], abs, () -> "K " + k + " row " + jj);
             }

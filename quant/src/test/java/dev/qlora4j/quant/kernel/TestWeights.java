@@ -114,4 +114,17 @@ final class TestWeights {
         for (int i = 0; i < n; i++) a[i] = rnd.nextFloat() * 2 - 1;
         return a;
     }
+
+    /**
+     * {@code |bias[row]| + Σ_c |x[xOff + c] · W[row, c]|} in float64 (bias may be null): the scale of the fp32
+     * reassociation error a GEMV output may carry, for {@link PanamaKernelsTest#check}.
+     */
+    static double absTerms(StoredWeight w, int row, float[] x, int xOff, float[] bias) {
+        int k = w.cols();
+        float[] r = new float[k]; // (K) the dequantized row
+        w.dequantize((long) row * k, k, r, 0);
+        double abs = bias == null ? 0 : Math.abs(bias[row]);
+        for (int c = 0; c < k; c++) abs += Math.abs((double) x[xOff + c] * r[c]);
+        return abs;
+    }
 }
