@@ -1,5 +1,6 @@
 package dev.qlora4j.bench.e2e;
 
+import dev.qlora4j.bench.kernel.ReadBandwidthBench;
 import dev.qlora4j.quant.kernel.KernelPool;
 import dev.qlora4j.runtime.model.DecoderModel;
 import dev.qlora4j.runtime.model.DecoderSpec;
@@ -7,10 +8,7 @@ import dev.qlora4j.runtime.model.Linear;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The memory-bandwidth bound of a decode step, measured in the same process right after the decode it is compared
@@ -21,7 +19,6 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class DecodeBound {
 
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final long BUFFER = 1L << 30;
 
     private DecodeBound() {
@@ -41,31 +38,19 @@ final class DecodeBound {
             MemorySegment seg = arena.allocate(BUFFER, 4096); // (BUFFER) bytes, touched so its pages exist
             for (long o = 0; o < BUFFER; o += 4096) seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, o, 1f);
             int tiles = pool.threads();
-            long part = BUFFER / tiles / 2;
+            long share = BUFFER / tiles; // bytes per thread, read as two streams
             float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
             double[] bw = new double[5];
-            for (int i = 0; i < 20_000; i++) sink[0] += sum(seg, 0, 1 << 14); // compile sum (C2) before timing it
+            MemorySegment small = seg.asSlice(0, 1 << 15);
+            for (int i = 0; i < 20_000; i++) sink[0] += ReadBandwidthBench.sum(small, 2); // compiled (C2) before timing
             for (int r = -1; r < bw.length; r++) {
                 long t0 = System.nanoTime();
-                pool.run(tiles, (tile, slot) -> sink[tile * 16] += sum(seg, 2L * tile * part, part));
+                pool.run(tiles, (tile, slot) -> sink[tile * 16] += ReadBandwidthBench.sum(seg.asSlice(tile * share, share), 2));
                 long t1 = System.nanoTime();
                 if (r >= 0) bw[r] = BUFFER / ((t1 - t0) / 1e9);
             }
             Arrays.sort(bw);
             return bw[bw.length / 2];
         }
-    }
-
-    /** Sums two adjacent parts of {@code len} bytes from {@code from} side by side: two sequential streams. */
-    private static float sum(MemorySegment seg, long from, long len) {
-        int step = S.vectorByteSize();
-        FloatVector a = FloatVector.zero(S), b = a, c = a, d = a;
-        for (long o = from, end = from + len - 2L * step; o <= end; o += 2L * step) {
-            a = a.add(FloatVector.fromMemorySegment(S, seg, o, ByteOrder.LITTLE_ENDIAN));
-            b = b.add(FloatVector.fromMemorySegment(S, seg, o + step, ByteOrder.LITTLE_ENDIAN));
-            c = c.add(FloatVector.fromMemorySegment(S, seg, o + len, ByteOrder.LITTLE_ENDIAN));
-            d = d.add(FloatVector.fromMemorySegment(S, seg, o + len + step, ByteOrder.LITTLE_ENDIAN));
-        }
-        return a.add(b).add(c).add(d).lane(0);
     }
 }

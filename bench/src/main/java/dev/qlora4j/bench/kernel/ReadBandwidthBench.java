@@ -68,8 +68,13 @@ public class ReadBandwidthBench {
         public long bytes;
     }
 
+    /** Bytes {@link #sum} reads of {@code seg}: whole steps of two vectors per part. */
+    public static long bytesRead(MemorySegment seg, int streams) {
+        return seg.byteSize() / streams / (2L * S.vectorByteSize()) * (2L * S.vectorByteSize()) * streams;
+    }
+
     /** Sums {@code seg} as {@code streams} equal parts read side by side, two vectors of each part per step. */
-    static float sum(MemorySegment seg, int streams) {
+    public static float sum(MemorySegment seg, int streams) {
         int step = S.vectorByteSize();
         long part = seg.byteSize() / streams / (2L * step) * (2L * step);
         FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
@@ -90,14 +95,14 @@ public class ReadBandwidthBench {
     @Benchmark
     @Threads(1)
     public float read1Thread(Buffer b, Bytes c) {
-        c.bytes += b.seg.byteSize() / b.streams / (2L * S.vectorByteSize()) * (2L * S.vectorByteSize()) * b.streams;
+        c.bytes += bytesRead(b.seg, b.streams);
         return sum(b.seg, b.streams);
     }
 
     @Benchmark
     @Threads(2)
     public float read2Threads(Buffer b, Bytes c) {
-        c.bytes += b.seg.byteSize() / b.streams / (2L * S.vectorByteSize()) * (2L * S.vectorByteSize()) * b.streams;
+        c.bytes += bytesRead(b.seg, b.streams);
         return sum(b.seg, b.streams);
     }
 }

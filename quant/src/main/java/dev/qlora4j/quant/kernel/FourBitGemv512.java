@@ -71,7 +71,7 @@ final class FourBitGemv512 {
      */
     static void pair(FourBitWeight q, int row, int row2, float[] xd, float[] scales, int sOff, int sOff2,
                      float[] out, int outOff) {
-        int k = q.cols(), bs = q.blocksize(), s1 = sOff2;
+        int k = q.cols(), bs = q.blocksize();
         boolean twoBlocks = bs == 64;
         IntVector table = FloatVector.fromArray(F, q.codeTable(), 0).reinterpretAsInts();
         MemorySegment packed = q.packed();
@@ -104,12 +104,12 @@ final class FourBitGemv512 {
             ub = u.lanewise(LSHR, 28).selectFrom(table).reinterpretAsFloats().fma(x7, ub);
             FloatVector sa, sc;
             if (twoBlocks) {
-                int b = sOff + (e >>> 6), d = s1 + (e >>> 6);
+                int b = sOff + (e >>> 6), d = sOff2 + (e >>> 6);
                 sa = FloatVector.broadcast(F, scales[b]).blend(FloatVector.broadcast(F, scales[b + 1]), UPPER8);
                 sc = FloatVector.broadcast(F, scales[d]).blend(FloatVector.broadcast(F, scales[d + 1]), UPPER8);
             } else {
                 sa = FloatVector.broadcast(F, scales[sOff + e / bs]);
-                sc = FloatVector.broadcast(F, scales[s1 + e / bs]);
+                sc = FloatVector.broadcast(F, scales[sOff2 + e / bs]);
             }
             a = va.add(vb).fma(sa, a);
             c = ua.add(ub).fma(sc, c);

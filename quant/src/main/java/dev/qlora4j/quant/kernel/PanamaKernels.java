@@ -435,6 +435,11 @@ public final class PanamaKernels implements Kernels {
             w = null;
         }
 
+        /** {@code y[0, row] = dot + bias[row]} (M = 1). */
+        private void store(int row, float dot) {
+            y[yOff + row] = dot + (bias == null ? 0f : bias[row]);
+        }
+
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
@@ -449,16 +454,16 @@ public final class PanamaKernels implements Kernels {
                 for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
                     int ra = j + i, rb = ra + half;
                     FourBitGemv512.pair(q, ra, rb, xd, tileScales, i * blocks, (half + i) * blocks, pair, 0);
-                    y[yOff + ra] = pair[0] + (bias == null ? 0f : bias[ra]);
-                    y[yOff + rb] = pair[1] + (bias == null ? 0f : bias[rb]);
+                    store(ra, pair[0]);
+                    store(rb, pair[1]);
                 }
                 j += 2 * half; // an odd last row takes the one-row kernel below
             } else if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
                 float[] pair = sc.pair; // (2)
                 for (; j + 1 < j1; j += 2) {
                     FourBitGemv256.pair(q, j, x, xOff, sc.scales, pair, 0);
-                    y[yOff + j] = pair[0] + (bias == null ? 0f : bias[j]);
-                    y[yOff + j + 1] = pair[1] + (bias == null ? 0f : bias[j + 1]);
+                    store(j, pair[0]);
+                    store(j + 1, pair[1]);
                 }
             }
             if (m == 1 && xd == null && PanamaDot.densePairs(vw, w)) {
@@ -468,8 +473,8 @@ public final class PanamaKernels implements Kernels {
                 for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
                     int ra = j + i, rb = ra + half;
                     PanamaDot.densePair(vw, d, ra, rb, x, xOff, pair, 0);
-                    y[yOff + ra] = pair[0] + (bias == null ? 0f : bias[ra]);
-                    y[yOff + rb] = pair[1] + (bias == null ? 0f : bias[rb]);
+                    store(ra, pair[0]);
+                    store(rb, pair[1]);
                 }
                 j += 2 * half;
             }

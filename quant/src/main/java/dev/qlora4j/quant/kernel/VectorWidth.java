@@ -33,7 +33,8 @@ abstract sealed class VectorWidth permits VectorWidth.W128, VectorWidth.W256, Ve
 
     private final VectorShuffle<Float>[] halves = rotations(); // rotate by L/2, L/4, ..., 1 (subclass species are static)
     private final VectorShuffle<Float>[] inHalves = halfRotations(); // rotate by L/4, ..., 1 within each half
-    private final VectorMask<Float> upperHalf = VectorMask.fromLong(f(), ((1L << f().length()) - 1) & ~((1L << (f().length() / 2)) - 1));
+    private final VectorMask<Float> upperHalf = VectorMask.fromLong(f(), ((1L << f().length() / 2) - 1) << f().length() / 2);
+    // lanes L/2 .. L-1
 
     /**
      * Sum of the lanes in a fixed order (a tree of lanewise adds), unlike {@code reduceLanes(ADD)} whose order is
