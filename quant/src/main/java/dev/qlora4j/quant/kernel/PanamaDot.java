@@ -89,39 +89,70 @@ final class PanamaDot {
     }
 
     /**
-     * F32 or BF16 rows {@code row} and {@code row2} · x into {@code out[outOff]}, {@code out[outOff + 1]}: the same
-     * products, accumulator chains and lane sums per row as {@link #f32} / {@link #bf16} (bit-identical outputs), with
-     * the x loads shared and the two lane sums done together ({@link VectorWidth#sum2}). Rows must have no tail
-     * ({@code K % 2L == 0}).
+     * F32 or BF16 rows {@code rowA + r} and {@code rowB + r} · x for {@code r < rows}, into {@code out[outOff + 2r]}
+     * and {@code out[outOff + 2r + 1]}: per row the same products, accumulator chains and lane sum as {@link #f32} /
+     * {@link #bf16} (bit-identical outputs), with the x loads shared by the two rows and the two lane sums done together
+     * ({@link VectorWidth#sum2}). Rows must have no tail ({@code K % 2L == 0}).
+     *
+     * <p>Each of the two runs of rows is one contiguous stretch of W, walked by one flat loop that switches rows when
+     * its column index wraps. A loop per row (or a call per row pair) streams W from DRAM at ~0.6 of a plain read of
+     * the same bytes on the Zen 5 box, the flat loop at ~0.8: the per-row loop exit costs ~200 cycles of lost
+     * memory-level parallelism per row (bench/RESULTS.md, session 5).
+     *
+     * <p>At a row switch the loop only stores the row's two accumulator sums ({@code partial}); the lane sums run after
+     * it, so the branch stays small and the loop keeps its registers.
+     *
+     * @param partial {@code (2 · rows, lanes)} scratch: the accumulators of row {@code rowA + r}, then of {@code rowB + r}
+     * @param out     {@code (2 · rows)} at {@code outOff}: row {@code rowA + r}, then row {@code rowB + r}
      */
-    static void densePair(VectorWidth vw, DenseWeight d, int row, int row2, float[] x, int xOff, float[] out, int outOff) {
+    static void denseRuns(VectorWidth vw, DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff,
+                          float[] partial, float[] out, int outOff) {
         VectorSpecies<Float> s = vw.f();
-        int l = s.length(), k = d.cols();
+        int l = s.length(), k = d.cols(), j = 0, o = 0;
         MemorySegment seg = d.data();
-        FloatVector a0 = FloatVector.zero(s), a1 = FloatVector.zero(s), c0 = FloatVector.zero(s), c1 = FloatVector.zero(s);
+        FloatVector a0 = FloatVector.zero(s), a1 = a0, c0 = a0, c1 = a0;
         if (d.format() == WeightFormat.BF16) {
-            long p = (long) row * k * 2, q = (long) row2 * k * 2;
-            for (int j = 0; j < k; j += 2 * l, p += 4L * l, q += 4L * l) {
+            long p = (long) rowA * k * 2, q = (long) rowB * k * 2, end = p + (long) rows * k * 2;
+            for (; p < end; p += 4L * l, q += 4L * l) {
                 FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
                 a0 = vw.bf16(seg, p).fma(x0, a0);
                 a1 = vw.bf16(seg, p + 2L * l).fma(x1, a1);
                 c0 = vw.bf16(seg, q).fma(x0, c0);
                 c1 = vw.bf16(seg, q + 2L * l).fma(x1, c1);
+                j += 2 * l;
+                if (j == k) { // the end of a row in both runs
+                    a0.add(a1).intoArray(partial, o);
+                    c0.add(c1).intoArray(partial, o + l);
+                    o += 2 * l;
+                    j = 0;
+                    a0 = a1 = c0 = c1 = FloatVector.zero(s);
+                }
             }
         } else {
-            long p = (long) row * k * 4, q = (long) row2 * k * 4;
-            for (int j = 0; j < k; j += 2 * l, p += 8L * l, q += 8L * l) {
+            long p = (long) rowA * k * 4, q = (long) rowB * k * 4, end = p + (long) rows * k * 4;
+            for (; p < end; p += 8L * l, q += 8L * l) {
                 FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
                 a0 = FloatVector.fromMemorySegment(s, seg, p, VectorWidth.LE).fma(x0, a0);
                 a1 = FloatVector.fromMemorySegment(s, seg, p + 4L * l, VectorWidth.LE).fma(x1, a1);
                 c0 = FloatVector.fromMemorySegment(s, seg, q, VectorWidth.LE).fma(x0, c0);
                 c1 = FloatVector.fromMemorySegment(s, seg, q + 4L * l, VectorWidth.LE).fma(x1, c1);
+                j += 2 * l;
+                if (j == k) { // the end of a row in both runs
+                    a0.add(a1).intoArray(partial, o);
+                    c0.add(c1).intoArray(partial, o + l);
+                    o += 2 * l;
+                    j = 0;
+                    a0 = a1 = c0 = c1 = FloatVector.zero(s);
+                }
             }
         }
-        vw.sum2(a0.add(a1), c0.add(c1), out, outOff);
+        for (int r = 0; r < rows; r++) {
+            vw.sum2(FloatVector.fromArray(s, partial, 2 * r * l), FloatVector.fromArray(s, partial, (2 * r + 1) * l),
+                    out, outOff + 2 * r);
+        }
     }
 
-    /** Whether {@link #densePair} takes this weight: F32 or BF16 with whole double vectors per row. */
+    /** Whether {@link #denseRuns} takes this weight: F32 or BF16 with whole double vectors per row. */
     static boolean densePairs(VectorWidth vw, StoredWeight w) {
         return w instanceof DenseWeight d && (d.format() == WeightFormat.F32 || d.format() == WeightFormat.BF16)
                 && d.cols() % (2 * vw.f().length()) == 0;

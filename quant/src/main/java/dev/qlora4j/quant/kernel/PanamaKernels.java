@@ -18,10 +18,15 @@ public final class PanamaKernels implements Kernels {
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
     /**
-     * Rows of W per GEMV tile. 16-row tiles kept the 2-thread 4-bit GEMV at 1-thread speed in half the runs (tile
-     * edges sharing cache lines of y, per-tile overhead); 64 scaled in every run measured.
+     * Most rows of W per GEMV tile ({@link #gemvTileRows}). Small tiles cost streaming rate: 16-row tiles kept the
+     * 2-thread 4-bit GEMV at 1-thread speed in half the runs (tile edges sharing cache lines of y, per-tile overhead),
+     * and with W streamed from DRAM 256-row tiles beat 64-row ones by 1.06–1.20× (NF4+DQ and F32 at K = 768;
+     * bench/RESULTS.md, session 5).
      */
-    static final int GEMV_ROWS = 64;
+    static final int GEMV_ROWS = 256;
+    static final int GEMV_MIN_TILES_PER_THREAD = 4;
+    static final long GEMV_TILE_BYTES = 768 << 10; // most stored bytes of W per GEMV tile (256 F32 rows at K = 768)
+    static final int DENSE_RUN_MAX_K = 1536; // dense GEMV rows up to this K run flat over a tile (see GemvJob)
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
     /**
@@ -96,7 +101,9 @@ public final class PanamaKernels implements Kernels {
                     FourBitGemv512.deinterleave(x, xOff, k, xDeinterleaved);
                     gemv.xd = xDeinterleaved;
                 }
-                pool.run((n + GEMV_ROWS - 1) / GEMV_ROWS, gemv);
+                int rows = gemvTileRows(n, pool.threads(), w.storedBytes() / n);
+                gemv.tileRows = rows;
+                pool.run((n + rows - 1) / rows, gemv);
                 gemv.clear();
             } else {
                 forward.set(packA(x, xOff, k, m, k), w, bias, y, yOff, m);
@@ -417,11 +424,24 @@ public final class PanamaKernels implements Kernels {
         }
     }
 
-    /** Decode-sized forward: {@code y[i, j] = W[j, :] · x[i, :] + bias[j]}, fused dequant-dot; tile = GEMV_ROWS rows of W. */
+    /**
+     * Rows per GEMV tile for {@code n} rows of W of {@code rowBytes} stored bytes each, on {@code threads} threads: at
+     * most {@link #GEMV_ROWS} and at most {@link #GEMV_TILE_BYTES} of W, even, with a tile count that is a multiple of
+     * the thread count and at least {@link #GEMV_MIN_TILES_PER_THREAD} per thread, so the threads finish together even
+     * when the shared host slows one of them (3 tiles of 256 rows on 2 threads ran F32 3072→768 at 0.84× of 64-row
+     * tiles, 4 tiles of 192 rows at 0.74×; the byte cap keeps such long rows at 64 per tile).
+     */
+    static int gemvTileRows(int n, int threads, long rowBytes) {
+        int cap = (int) Math.max(2, Math.min(GEMV_ROWS, GEMV_TILE_BYTES / Math.max(1, rowBytes))) & ~1;
+        int tiles = threads * Math.max(GEMV_MIN_TILES_PER_THREAD, Math.ceilDiv(n, threads * cap));
+        return Math.min(cap, (Math.ceilDiv(n, tiles) + 1) & ~1);
+    }
+
+    /** Decode-sized forward: {@code y[i, j] = W[j, :] · x[i, :] + bias[j]}, fused dequant-dot; tile = tileRows rows of W. */
     private final class GemvJob implements KernelPool.TileJob {
         float[] x, bias, y;
         float[] xd; // (K) x de-interleaved for FourBitGemv512, or null when that path does not apply
-        int xOff, yOff, m, n, k;
+        int xOff, yOff, m, n, k, tileRows;
         StoredWeight w;
 
         void set(float[] x, int xOff, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
@@ -444,7 +464,7 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
             float[] rowBuf = sc.row(k); // (K)
-            int j = tile * GEMV_ROWS, j1 = Math.min(n, (tile + 1) * GEMV_ROWS);
+            int j = tile * tileRows, j1 = Math.min(n, (tile + 1) * tileRows);
             if (xd != null) {
                 FourBitWeight q = (FourBitWeight) w;
                 int blocks = k / q.blocksize(), rows = j1 - j, half = rows / 2;
@@ -468,13 +488,19 @@ public final class PanamaKernels implements Kernels {
             }
             if (m == 1 && xd == null && PanamaDot.densePairs(vw, w)) {
                 DenseWeight d = (DenseWeight) w;
-                float[] pair = sc.pair; // (2)
+                float[] runs = sc.runs; // (tileRows) pairs of outputs: row j + i, row j + half + i
                 int half = (j1 - j) / 2;
-                for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
-                    int ra = j + i, rb = ra + half;
-                    PanamaDot.densePair(vw, d, ra, rb, x, xOff, pair, 0);
-                    store(ra, pair[0]);
-                    store(rb, pair[1]);
+                // rows j + i and j + half + i: two sequential streams. Short rows in one flat run per stream (a loop exit
+                // per row costs memory-level parallelism), long rows a pair at a time (their loop exits are rare and the
+                // flat loop's row-switch branch costs more than it saves; bench/RESULTS.md, session 5)
+                int step = k <= DENSE_RUN_MAX_K ? Math.max(half, 1) : 1;
+                for (int i = 0; i < half; i += step) {
+                    int rows = Math.min(step, half - i);
+                    PanamaDot.denseRuns(vw, d, j + i, j + half + i, rows, x, xOff, sc.runPartials, runs, 0);
+                    for (int r = 0; r < rows; r++) {
+                        store(j + i + r, runs[2 * r]);
+                        store(j + half + i + r, runs[2 * r + 1]);
+                    }
                 }
                 j += 2 * half;
             }

@@ -11,7 +11,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The paired dense GEMV rows ({@link PanamaDot#densePair}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
+ * The paired dense GEMV rows ({@link PanamaDot#denseRuns}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
  * on F32/BF16 weights) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
  * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, and the whole GEMV
  * against {@link ScalarKernels} within fp32 reassociation — at every vector width.
@@ -51,15 +51,25 @@ class DensePairTest {
                 DenseWeight w = (DenseWeight) TestWeights.random(kind, n, k, 64, rnd);
                 assertTrue(PanamaDot.densePairs(vw, w));
                 float[] x = TestWeights.randomArray(2 + k, rnd), bias = TestWeights.randomArray(n, rnd);
-                float[] got = new float[n], want = new float[n], out = new float[2];
+                float[] got = new float[n], want = new float[n], out = new float[2]; // (N), (N), (2)
                 fast.matmul(x, 2, w, bias, got, 0, 1);
                 scalar.matmul(x, 2, w, bias, want, 0, 1);
-                for (int j = 0; j + 1 < n; j += 2) {
-                    PanamaDot.densePair(vw, w, j, n - 1 - j, x, 2, out, 0);
-                    float one = kind == Kind.BF16 ? PanamaDot.bf16(vw, w, j, x, 2) : PanamaDot.f32(vw, w, j, x, 2);
-                    float two = kind == Kind.BF16 ? PanamaDot.bf16(vw, w, n - 1 - j, x, 2) : PanamaDot.f32(vw, w, n - 1 - j, x, 2);
-                    assertEquals(Float.floatToRawIntBits(one), Float.floatToRawIntBits(out[0]), kind + " row " + j);
-                    assertEquals(Float.floatToRawIntBits(two), Float.floatToRawIntBits(out[1]), kind + " row " + (n - 1 - j));
+                for (int j = 0; j + 1 < n; j += 2) { // one row per run, the runs anywhere
+                    PanamaDot.denseRuns(vw, w, j, n - 1 - j, 1, x, 2, new float[2 * 16], out, 0);
+                    assertEquals(Float.floatToRawIntBits(oneRow(vw, w, j, x)), Float.floatToRawIntBits(out[0]), kind + " row " + j);
+                    assertEquals(Float.floatToRawIntBits(oneRow(vw, w, n - 1 - j, x)), Float.floatToRawIntBits(out[1]),
+                            kind + " row " + (n - 1 - j));
+                }
+                for (int rows = 2; rows <= n / 2; rows += 3) { // longer runs: the flat loop's row switches
+                    int rowB = n - rows;
+                    float[] runs = new float[1 + 2 * rows];
+                    PanamaDot.denseRuns(vw, w, 0, rowB, rows, x, 2, new float[2 * rows * 16], runs, 1);
+                    for (int r = 0; r < rows; r++) {
+                        assertEquals(Float.floatToRawIntBits(oneRow(vw, w, r, x)), Float.floatToRawIntBits(runs[1 + 2 * r]),
+                                kind + " run of " + rows + ", row " + r);
+                        assertEquals(Float.floatToRawIntBits(oneRow(vw, w, rowB + r, x)),
+                                Float.floatToRawIntBits(runs[2 + 2 * r]), kind + " run of " + rows + ", row " + (rowB + r));
+                    }
                 }
                 for (int j = 0; j < n; j++) {
                     double abs = TestWeights.absTerms(w, j, x, 2, bias);
@@ -71,5 +81,10 @@ class DensePairTest {
                 }
             }
         }
+    }
+
+    private static float oneRow(VectorWidth vw, DenseWeight w, int row, float[] x) {
+        return w.format() == dev.qlora4j.quant.weight.WeightFormat.BF16 ? PanamaDot.bf16(vw, w, row, x, 2)
+                : PanamaDot.f32(vw, w, row, x, 2);
     }
 }
