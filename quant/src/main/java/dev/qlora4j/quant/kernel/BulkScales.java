@@ -25,18 +25,32 @@ final class BulkScales {
         switch (scales) {
             case BlockScales.F32Scales f -> MemorySegment.copy(f.absmax(), F32_LE, (long) b0 * 4, dst, off, n);
             case BlockScales.DoubleQuantScales d -> {
-                MemorySegment q = d.qabsmax(), nested = d.nestedAbsmax();
-                float[] map = d.nestedMap();
-                float offset = d.offset();
-                int nb = d.nestedBlocksize(), group = b0 / nb, inGroup = b0 - group * nb;
-                float na = nested.get(F32_LE, (long) group * 4);
-                for (int i = 0; i < n; i++) {
-                    dst[off + i] = map[q.get(ValueLayout.JAVA_BYTE, b0 + i) & 0xff] * na + offset;
-                    if (++inGroup == nb && i + 1 < n) {
-                        inGroup = 0;
-                        na = nested.get(F32_LE, (long) ++group * 4);
-                    }
+                int nb = d.nestedBlocksize(), i = 0;
+                if (DoubleQuantScales512.NATIVE && nb % 16 == 0 && n >= 32) {
+                    int head = Math.min(n, (16 - (b0 & 15)) & 15), body = head + (n - head) / 16 * 16;
+                    scalar(d, b0, 0, head, dst, off);
+                    DoubleQuantScales512.steps(d.qabsmax(), d.nestedAbsmax(), d.nestedMap(), nb, d.offset(), b0, head,
+                            body, dst, off);
+                    i = body;
                 }
+                scalar(d, b0, i, n, dst, off);
+            }
+        }
+    }
+
+    /** {@code dst[off + i] = d.absmax(b0 + i)} for {@code from <= i < to}, one block at a time. */
+    static void scalar(BlockScales.DoubleQuantScales d, int b0, int from, int to, float[] dst, int off) {
+        if (from >= to) return;
+        MemorySegment q = d.qabsmax(), nested = d.nestedAbsmax();
+        float[] map = d.nestedMap();
+        float offset = d.offset();
+        int nb = d.nestedBlocksize(), group = (b0 + from) / nb, inGroup = b0 + from - group * nb;
+        float na = nested.get(F32_LE, (long) group * 4);
+        for (int i = from; i < to; i++) {
+            dst[off + i] = map[q.get(ValueLayout.JAVA_BYTE, b0 + i) & 0xff] * na + offset;
+            if (++inGroup == nb && i + 1 < to) {
+                inGroup = 0;
+                na = nested.get(F32_LE, (long) ++group * 4);
             }
         }
     }
