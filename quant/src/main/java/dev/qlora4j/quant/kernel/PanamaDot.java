@@ -107,48 +107,70 @@ final class PanamaDot {
      */
     static void denseRuns(VectorWidth vw, DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff,
                           float[] partial, float[] out, int outOff) {
+        boolean bf16 = d.format() == WeightFormat.BF16;
+        if (vw.bits() == 512) { // constant species: see DenseRuns512 for why
+            if (bf16) DenseRuns512.bf16(d, rowA, rowB, rows, x, xOff, partial);
+            else DenseRuns512.f32(d, rowA, rowB, rows, x, xOff, partial);
+        } else if (bf16) {
+            bf16Runs(vw, d, rowA, rowB, rows, x, xOff, partial);
+        } else {
+            f32Runs(vw, d, rowA, rowB, rows, x, xOff, partial);
+        }
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length();
+        for (int r = 0; r < rows; r++) {
+            vw.sum2(FloatVector.fromArray(s, partial, 2 * r * l), FloatVector.fromArray(s, partial, (2 * r + 1) * l),
+                    out, outOff + 2 * r);
+        }
+    }
+
+    /** {@link #denseRuns}' loop for F32 rows: each row's accumulator sum into {@code partial}. */
+    private static void f32Runs(VectorWidth vw, DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff,
+                                float[] partial) {
         VectorSpecies<Float> s = vw.f();
         int l = s.length(), k = d.cols(), j = 0, o = 0;
         MemorySegment seg = d.data();
         FloatVector a0 = FloatVector.zero(s), a1 = a0, c0 = a0, c1 = a0;
-        if (d.format() == WeightFormat.BF16) {
-            long p = (long) rowA * k * 2, q = (long) rowB * k * 2, end = p + (long) rows * k * 2;
-            for (; p < end; p += 4L * l, q += 4L * l) {
-                FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
-                a0 = vw.bf16(seg, p).fma(x0, a0);
-                a1 = vw.bf16(seg, p + 2L * l).fma(x1, a1);
-                c0 = vw.bf16(seg, q).fma(x0, c0);
-                c1 = vw.bf16(seg, q + 2L * l).fma(x1, c1);
-                j += 2 * l;
-                if (j == k) { // the end of a row in both runs
-                    a0.add(a1).intoArray(partial, o);
-                    c0.add(c1).intoArray(partial, o + l);
-                    o += 2 * l;
-                    j = 0;
-                    a0 = a1 = c0 = c1 = FloatVector.zero(s);
-                }
-            }
-        } else {
-            long p = (long) rowA * k * 4, q = (long) rowB * k * 4, end = p + (long) rows * k * 4;
-            for (; p < end; p += 8L * l, q += 8L * l) {
-                FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
-                a0 = FloatVector.fromMemorySegment(s, seg, p, VectorWidth.LE).fma(x0, a0);
-                a1 = FloatVector.fromMemorySegment(s, seg, p + 4L * l, VectorWidth.LE).fma(x1, a1);
-                c0 = FloatVector.fromMemorySegment(s, seg, q, VectorWidth.LE).fma(x0, c0);
-                c1 = FloatVector.fromMemorySegment(s, seg, q + 4L * l, VectorWidth.LE).fma(x1, c1);
-                j += 2 * l;
-                if (j == k) { // the end of a row in both runs
-                    a0.add(a1).intoArray(partial, o);
-                    c0.add(c1).intoArray(partial, o + l);
-                    o += 2 * l;
-                    j = 0;
-                    a0 = a1 = c0 = c1 = FloatVector.zero(s);
-                }
+        long p = (long) rowA * k * 4, q = (long) rowB * k * 4, end = p + (long) rows * k * 4;
+        for (; p < end; p += 8L * l, q += 8L * l) {
+            FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
+            a0 = FloatVector.fromMemorySegment(s, seg, p, VectorWidth.LE).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(s, seg, p + 4L * l, VectorWidth.LE).fma(x1, a1);
+            c0 = FloatVector.fromMemorySegment(s, seg, q, VectorWidth.LE).fma(x0, c0);
+            c1 = FloatVector.fromMemorySegment(s, seg, q + 4L * l, VectorWidth.LE).fma(x1, c1);
+            j += 2 * l;
+            if (j == k) { // the end of a row in both runs
+                a0.add(a1).intoArray(partial, o);
+                c0.add(c1).intoArray(partial, o + l);
+                o += 2 * l;
+                j = 0;
+                a0 = a1 = c0 = c1 = FloatVector.zero(s);
             }
         }
-        for (int r = 0; r < rows; r++) {
-            vw.sum2(FloatVector.fromArray(s, partial, 2 * r * l), FloatVector.fromArray(s, partial, (2 * r + 1) * l),
-                    out, outOff + 2 * r);
+    }
+
+    /** {@link #denseRuns}' loop for BF16 rows: each row's accumulator sum into {@code partial}. */
+    private static void bf16Runs(VectorWidth vw, DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff,
+                                 float[] partial) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(s), a1 = a0, c0 = a0, c1 = a0;
+        long p = (long) rowA * k * 2, q = (long) rowB * k * 2, end = p + (long) rows * k * 2;
+        for (; p < end; p += 4L * l, q += 4L * l) {
+            FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
+            a0 = vw.bf16(seg, p).fma(x0, a0);
+            a1 = vw.bf16(seg, p + 2L * l).fma(x1, a1);
+            c0 = vw.bf16(seg, q).fma(x0, c0);
+            c1 = vw.bf16(seg, q + 2L * l).fma(x1, c1);
+            j += 2 * l;
+            if (j == k) { // the end of a row in both runs
+                a0.add(a1).intoArray(partial, o);
+                c0.add(c1).intoArray(partial, o + l);
+                o += 2 * l;
+                j = 0;
+                a0 = a1 = c0 = c1 = FloatVector.zero(s);
+            }
         }
     }
 

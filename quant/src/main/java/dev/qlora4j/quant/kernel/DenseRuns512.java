@@ -1,0 +1,83 @@
+package dev.qlora4j.quant.kernel;
+
+import dev.qlora4j.quant.weight.DenseWeight;
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link PanamaDot#denseRuns}' loops at 512 bits with {@code static final} species: the same loads, products,
+ * accumulator chains and row switches as the width-generic loops there (bit-identical partial sums).
+ *
+ * <p>Why a copy: the generic loops reach their vector intrinsics only through the call-site type profile of the
+ * species ({@code vw.f()} is an instance field). These loops are long (a whole run of rows per call), so C2 may
+ * compile them on-stack (OSR) with a weak profile, and a compile that misses the profile runs every vector op
+ * boxed. One JFR-profiled F32 decode ran at 52 instead of ~90 tok/s with many of the loop's samples in boxed
+ * vector code ({@code VectorSupport.ternaryOp}, {@code dummyVector}). Warm-up runs there too, so that profile
+ * does not prove the cause. Constant species take the profile out of the question, as in {@link FourBitGemv512}.
+ */
+final class DenseRuns512 {
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
+    private static final int L = 16;
+
+    private DenseRuns512() {
+    }
+
+    /** F32 rows: see {@link PanamaDot#denseRuns}; {@code partial} is {@code (2 · rows, 16)}. */
+    static void f32(DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, c0 = a0, c1 = a0;
+        long p = (long) rowA * k * 4, q = (long) rowB * k * 4, end = p + (long) rows * k * 4;
+        for (; p < end; p += 8L * L, q += 8L * L) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + j), x1 = FloatVector.fromArray(F, x, xOff + j + L);
+            a0 = FloatVector.fromMemorySegment(F, seg, p, VectorWidth.LE).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(F, seg, p + 4L * L, VectorWidth.LE).fma(x1, a1);
+            c0 = FloatVector.fromMemorySegment(F, seg, q, VectorWidth.LE).fma(x0, c0);
+            c1 = FloatVector.fromMemorySegment(F, seg, q + 4L * L, VectorWidth.LE).fma(x1, c1);
+            j += 2 * L;
+            if (j == k) { // the end of a row in both runs
+                a0.add(a1).intoArray(partial, o);
+                c0.add(c1).intoArray(partial, o + L);
+                o += 2 * L;
+                j = 0;
+                a0 = a1 = c0 = c1 = FloatVector.zero(F);
+            }
+        }
+    }
+
+    /** BF16 rows: see {@link PanamaDot#denseRuns}; {@code partial} is {@code (2 · rows, 16)}. */
+    static void bf16(DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, c0 = a0, c1 = a0;
+        long p = (long) rowA * k * 2, q = (long) rowB * k * 2, end = p + (long) rows * k * 2;
+        for (; p < end; p += 4L * L, q += 4L * L) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + j), x1 = FloatVector.fromArray(F, x, xOff + j + L);
+            a0 = widen(seg, p).fma(x0, a0);
+            a1 = widen(seg, p + 2L * L).fma(x1, a1);
+            c0 = widen(seg, q).fma(x0, c0);
+            c1 = widen(seg, q + 2L * L).fma(x1, c1);
+            j += 2 * L;
+            if (j == k) { // the end of a row in both runs
+                a0.add(a1).intoArray(partial, o);
+                c0.add(c1).intoArray(partial, o + L);
+                o += 2 * L;
+                j = 0;
+                a0 = a1 = c0 = c1 = FloatVector.zero(F);
+            }
+        }
+    }
+
+    /** 16 BF16 values at {@code byteOff} as floats ({@link VectorWidth#bf16} at 512 bits). */
+    private static FloatVector widen(MemorySegment seg, long byteOff) {
+        return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, VectorWidth.LE)
+                .convertShape(VectorOperators.S2I, I, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+}
