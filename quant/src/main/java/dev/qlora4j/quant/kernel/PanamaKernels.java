@@ -26,7 +26,6 @@ public final class PanamaKernels implements Kernels {
     static final int GEMV_ROWS = 256;
     static final int GEMV_MIN_TILES_PER_THREAD = 4;
     static final long GEMV_TILE_BYTES = 768 << 10; // most stored bytes of W per GEMV tile (256 F32 rows at K = 768)
-    static final int DENSE_RUN_MAX_K = 1536; // dense GEMV rows up to this K run flat over a tile (see GemvJob)
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
     /**
@@ -490,16 +489,11 @@ public final class PanamaKernels implements Kernels {
                 DenseWeight d = (DenseWeight) w;
                 float[] runs = sc.runs; // (tileRows) pairs of outputs: row j + i, row j + half + i
                 int half = (j1 - j) / 2;
-                // rows j + i and j + half + i: two sequential streams. Short rows in one flat run per stream (a loop exit
-                // per row costs memory-level parallelism), long rows a pair at a time (their loop exits are rare and the
-                // flat loop's row-switch branch costs more than it saves; bench/RESULTS.md, session 5)
-                int step = k <= DENSE_RUN_MAX_K ? Math.max(half, 1) : 1;
-                for (int i = 0; i < half; i += step) {
-                    int rows = Math.min(step, half - i);
-                    PanamaDot.denseRuns(vw, d, j + i, j + half + i, rows, x, xOff, sc.runPartials, runs, 0);
-                    for (int r = 0; r < rows; r++) {
-                        store(j + i + r, runs[2 * r]);
-                        store(j + half + i + r, runs[2 * r + 1]);
+                if (half > 0) { // rows j + i and j + half + i: two sequential streams, each walked by one flat loop
+                    PanamaDot.denseRuns(vw, d, j, j + half, half, x, xOff, sc.runPartials, runs, 0);
+                    for (int i = 0; i < half; i++) {
+                        store(j + i, runs[2 * i]);
+                        store(j + half + i, runs[2 * i + 1]);
                     }
                 }
                 j += 2 * half;
