@@ -100,6 +100,7 @@ final class PanamaDequant {
         long e = start, end = start + n;
         int b = (int) (start / bs), bufStart = b, bufEnd = b; // scaleBuf (CHUNK) = absmax of blocks [bufStart, bufEnd)
         long blockEnd = (long) b * bs;
+        boolean vector = DoubleQuantScales512.NATIVE && bs % Int8Blockwise512.L == 0;
         while (e < end) {
             if (b == bufEnd) {
                 int count = (int) Math.min(BulkScales.CHUNK, (end - 1) / bs + 1 - b);
@@ -111,6 +112,19 @@ final class PanamaDequant {
             blockEnd += bs;
             long pieceEnd = Math.min(end, blockEnd);
             int o = off + (int) (e - start);
+            if (vector && (e & 15) == 0) { // whole 16-element steps up to the last buffered block, then the scalar tail
+                long vecEnd = e + (Math.min(end, (long) bufEnd * bs) - e) / Int8Blockwise512.L * Int8Blockwise512.L;
+                if (vecEnd > e) {
+                    Int8Blockwise512.steps(codes, e, (int) (vecEnd - e), bs, map, scaleBuf, bufStart, dst, o);
+                    b = (int) ((vecEnd - 1) / bs);
+                    blockEnd = (long) b * bs;
+                    o += (int) (vecEnd - e);
+                    e = vecEnd;
+                    absmax = scaleBuf[b - bufStart];
+                    blockEnd += bs;
+                    pieceEnd = Math.min(end, blockEnd);
+                }
+            }
             for (; e < pieceEnd; e++, o++) dst[o] = map[codes.get(ValueLayout.JAVA_BYTE, e) & 0xff] * absmax;
             b++;
         }
