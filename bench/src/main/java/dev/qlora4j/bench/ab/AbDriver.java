@@ -1,0 +1,62 @@
+package dev.qlora4j.bench.ab;
+
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A/B of two builds' decode GEMV in one JVM, for a shared host whose memory bandwidth drifts by 2× between runs
+ * (bench/RESULTS.md, session 5): each build's {@code quant} classes get their own class loader, and so their own
+ * kernels and pool; the driver alternates the two in 0.3 s slices (the order flips every round) and prints, per
+ * config, the median GFLOP/s of each and the median and range of the per-round new/old ratios.
+ *
+ * <pre>java --add-modules jdk.incubator.vector [-Drounds=8] -cp bench/target/classes dev.qlora4j.bench.ab.AbDriver \
+ *     OLD_QUANT_CLASSES NEW_QUANT_CLASSES BENCH_CLASSES FORMAT:K:N:THREADS:COLD ...</pre>
+ * e.g. {@code NF4_DQ:768:3072:2:true} (formats as in {@code GemvBench}). {@code bench/run-ab.sh} builds both sides.
+ */
+public final class AbDriver {
+
+    private AbDriver() {
+    }
+
+    public static void main(String[] a) throws Exception {
+        if (a.length < 4) {
+            System.err.println("usage: AbDriver OLD_QUANT_CLASSES NEW_QUANT_CLASSES BENCH_CLASSES FORMAT:K:N:THREADS:COLD ...");
+            System.exit(2);
+        }
+        Method[] run = new Method[2];
+        for (int v = 0; v < 2; v++) {
+            List<URL> urls = new ArrayList<>();
+            urls.add(Path.of(a[v]).toUri().toURL());
+            for (String c : a[2].split(":")) urls.add(Path.of(c).toUri().toURL());
+            ClassLoader cl = new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader());
+            run[v] = cl.loadClass("dev.qlora4j.bench.kernel.AbRunner")
+                    .getMethod("run", String.class, int.class, int.class, int.class, boolean.class, long.class);
+        }
+        int rounds = Integer.getInteger("rounds", 8);
+        for (int c = 3; c < a.length; c++) {
+            String[] f = a[c].split(":");
+            Object[] args = {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                    Boolean.parseBoolean(f[4]), 300_000_000L};
+            for (int w = 0; w < 2; w++) for (Method m : run) m.invoke(null, args); // warm-up: build weights, compile
+            double[][] r = new double[2][rounds]; // (old/new, rounds) GFLOP/s
+            for (int i = 0; i < rounds; i++) {
+                for (int s = 0; s < 2; s++) {
+                    int v = i % 2 == 0 ? s : 1 - s;
+                    r[v][i] = (double) run[v].invoke(null, args);
+                }
+            }
+            double[] ratio = new double[rounds];
+            for (int i = 0; i < rounds; i++) ratio[i] = r[1][i] / r[0][i];
+            for (double[] x : r) Arrays.sort(x);
+            Arrays.sort(ratio);
+            System.out.printf("%-28s old %6.1f  new %6.1f GFLOP/s (medians)  new/old median %.2f [%.2f..%.2f]%n",
+                    a[c], r[0][rounds / 2], r[1][rounds / 2], ratio[rounds / 2], ratio[0], ratio[rounds - 1]);
+        }
+        System.exit(0);
+    }
+}
