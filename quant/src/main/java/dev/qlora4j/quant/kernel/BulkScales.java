@@ -20,13 +20,18 @@ final class BulkScales {
     private BulkScales() {
     }
 
-    /** {@code dst[off + i] = scales.absmax(b0 + i)} for {@code i < n}. Scalar reference: that loop. */
-    static void absmax(BlockScales scales, int b0, int n, float[] dst, int off) {
+    /**
+     * {@code dst[off + i] = scales.absmax(b0 + i)} for {@code i < n}. Scalar reference: that loop.
+     *
+     * @param at512 the calling kernel runs at 512 bits ({@code -Dqlora.vectorBits} decides, as for every kernel):
+     *              double-quantized runs of at least 32 blocks then decode 16 per step ({@link DoubleQuantScales512})
+     */
+    static void absmax(BlockScales scales, int b0, int n, float[] dst, int off, boolean at512) {
         switch (scales) {
             case BlockScales.F32Scales f -> MemorySegment.copy(f.absmax(), F32_LE, (long) b0 * 4, dst, off, n);
             case BlockScales.DoubleQuantScales d -> {
                 int nb = d.nestedBlocksize(), i = 0;
-                if (DoubleQuantScales512.NATIVE && nb % 16 == 0 && n >= 32) {
+                if (at512 && nb % 16 == 0 && n >= 32) {
                     int head = Math.min(n, (16 - (b0 & 15)) & 15), body = head + (n - head) / 16 * 16;
                     scalar(d, b0, 0, head, dst, off);
                     DoubleQuantScales512.steps(d.qabsmax(), d.nestedAbsmax(), d.nestedMap(), nb, d.offset(), b0, head,

@@ -32,9 +32,6 @@ final class DoubleQuantScales512 {
     private static final ValueLayout.OfFloat F32_LE =
             ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** Whether this machine runs 512-bit vectors natively (elsewhere the species would be emulated, far slower). */
-    static final boolean NATIVE = IntVector.SPECIES_PREFERRED.vectorBitSize() >= 512;
-
     private DoubleQuantScales512() {
     }
 

@@ -57,7 +57,7 @@ final class FourBitGemv256 {
         FloatVector t0 = FloatVector.fromArray(F, table, 0), t1 = FloatVector.fromArray(F, table, L);
         MemorySegment packed = q.packed();
         long base0 = (long) row * k >>> 1, base1 = base0 + (k >>> 1);
-        BulkScales.absmax(q.scales(), (int) ((long) row * blocks), 2 * blocks, scaleBuf, 0); // consecutive rows
+        BulkScales.absmax(q.scales(), (int) ((long) row * blocks), 2 * blocks, scaleBuf, 0, false); // consecutive rows
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), c0 = FloatVector.zero(F), c1 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             float sa = scaleBuf[b], sc = scaleBuf[blocks + b];

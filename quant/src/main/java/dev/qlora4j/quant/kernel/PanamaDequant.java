@@ -30,7 +30,7 @@ final class PanamaDequant {
         switch (w) {
             case DenseWeight d -> dense(vw, d, start, n, dst, off);
             case FourBitWeight q -> fourBit(vw, q, start, n, dst, off, scaleBuf);
-            case BlockwiseInt8Weight q -> blockwiseInt8(q, start, n, dst, off, scaleBuf);
+            case BlockwiseInt8Weight q -> blockwiseInt8(vw, q, start, n, dst, off, scaleBuf);
             case RowwiseInt8Weight q -> rowwiseInt8(vw, q, start, n, dst, off);
         }
     }
@@ -67,7 +67,7 @@ final class PanamaDequant {
         while (e < end) {
             if (b == bufEnd) {
                 int count = (int) Math.min(BulkScales.CHUNK, (end - 1) / bs + 1 - b);
-                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0);
+                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0, vw.bits() == 512);
                 bufStart = b;
                 bufEnd = b + count;
             }
@@ -93,18 +93,19 @@ final class PanamaDequant {
         return p * l < 16 ? FloatVector.fromArray(vw.f(), table16, p * l).reinterpretAsInts() : IntVector.zero(vw.i());
     }
 
-    static void blockwiseInt8(BlockwiseInt8Weight q, long start, int n, float[] dst, int off, float[] scaleBuf) {
+    static void blockwiseInt8(VectorWidth vw, BlockwiseInt8Weight q, long start, int n, float[] dst, int off,
+                              float[] scaleBuf) {
         float[] map = q.map();
         MemorySegment codes = q.codes();
         int bs = q.blocksize();
         long e = start, end = start + n;
         int b = (int) (start / bs), bufStart = b, bufEnd = b; // scaleBuf (CHUNK) = absmax of blocks [bufStart, bufEnd)
         long blockEnd = (long) b * bs;
-        boolean vector = DoubleQuantScales512.NATIVE && bs % Int8Blockwise512.L == 0;
+        boolean vector = vw.bits() == 512 && bs % Int8Blockwise512.L == 0; // 16-element steps inside blocks
         while (e < end) {
             if (b == bufEnd) {
                 int count = (int) Math.min(BulkScales.CHUNK, (end - 1) / bs + 1 - b);
-                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0);
+                BulkScales.absmax(q.scales(), b, count, scaleBuf, 0, vw.bits() == 512);
                 bufStart = b;
                 bufEnd = b + count;
             }
@@ -116,12 +117,11 @@ final class PanamaDequant {
                 long vecEnd = e + (Math.min(end, (long) bufEnd * bs) - e) / Int8Blockwise512.L * Int8Blockwise512.L;
                 if (vecEnd > e) {
                     Int8Blockwise512.steps(codes, e, (int) (vecEnd - e), bs, map, scaleBuf, bufStart, dst, o);
-                    b = (int) ((vecEnd - 1) / bs);
-                    blockEnd = (long) b * bs;
                     o += (int) (vecEnd - e);
                     e = vecEnd;
+                    b = (int) ((e - 1) / bs); // the scalar tail finishes the block the steps ended in
+                    blockEnd = (long) (b + 1) * bs;
                     absmax = scaleBuf[b - bufStart];
-                    blockEnd += bs;
                     pieceEnd = Math.min(end, blockEnd);
                 }
             }

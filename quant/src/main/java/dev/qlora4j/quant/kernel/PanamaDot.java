@@ -46,7 +46,7 @@ final class PanamaDot {
             case RowwiseInt8Weight q -> rowwiseInt8(vw, q, row, x, xOff);
             case BlockwiseInt8Weight q -> {
                 int k = q.cols();
-                PanamaDequant.blockwiseInt8(q, (long) row * k, k, rowBuf, 0, scaleBuf);
+                PanamaDequant.blockwiseInt8(vw, q, (long) row * k, k, rowBuf, 0, scaleBuf);
                 yield dense(vw, rowBuf, 0, x, xOff, k);
             }
         };
@@ -216,7 +216,7 @@ final class PanamaDot {
         FloatVector acc0 = FloatVector.zero(s), acc1 = FloatVector.zero(s);
         for (int c0 = 0; c0 < blocks; c0 += BulkScales.CHUNK) {
             int count = Math.min(BulkScales.CHUNK, blocks - c0);
-            BulkScales.absmax(q.scales(), rowBlock0 + c0, count, scaleBuf, 0);
+            BulkScales.absmax(q.scales(), rowBlock0 + c0, count, scaleBuf, 0, vw.bits() == 512);
             for (int bi = 0; bi < count; bi++) {
                 // the block's table times its absmax: a lookup yields the dequantized value itself (same rounding)
                 float absmax = scaleBuf[bi];

@@ -468,7 +468,7 @@ public final class PanamaKernels implements Kernels {
                 FourBitWeight q = (FourBitWeight) w;
                 int blocks = k / q.blocksize(), rows = j1 - j, half = rows / 2;
                 float[] tileScales = sc.tileScales(rows * blocks); // (rows, K / blocksize) absmax of the tile's rows
-                BulkScales.absmax(q.scales(), j * blocks, rows * blocks, tileScales, 0); // consecutive rows
+                BulkScales.absmax(q.scales(), j * blocks, rows * blocks, tileScales, 0, true); // consecutive rows; 512 bits
                 float[] pair = sc.pair; // (2)
                 for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
                     int ra = j + i, rb = ra + half;

@@ -15,8 +15,8 @@ import org.junit.jupiter.api.Test;
  * The bulk absmax decode of double-quantized scales ({@link BulkScales#absmax}, and its 512-bit steps
  * {@link DoubleQuantScales512}) bit for bit against {@link BlockScales.DoubleQuantScales#absmax(int)}, one block at a
  * time: every code 0..255, the real signed dynamic map and random maps, nested blocksizes 16..256 (and 100, which
- * takes the scalar loop), unaligned starts and odd lengths. Off AVX-512 the 512-bit steps run emulated: slower, the
- * same results.
+ * takes the scalar loop), unaligned starts and odd lengths, with and without the 512-bit steps. Off AVX-512 those
+ * run emulated: slower, the same results.
  */
 class DoubleQuantScalesTest {
 
@@ -32,11 +32,13 @@ class DoubleQuantScalesTest {
                 int[][] ranges = {{0, 3000}, {1, 999}, {16, 32}, {255, 258}, {37, 1}, {2990, 10}, {0, 31}, {13, 300}};
                 for (int[] r : ranges) {
                     int b0 = r[0], n = r[1];
-                    float[] dst = new float[n + 3];
-                    BulkScales.absmax(d, b0, n, dst, 3);
-                    for (int i = 0; i < n; i++) {
-                        assertEquals(Float.floatToRawIntBits(d.absmax(b0 + i)), Float.floatToRawIntBits(dst[3 + i]),
-                                "nb " + nb + ", blocks " + b0 + "+" + n + ", block " + (b0 + i));
+                    for (boolean at512 : new boolean[] {true, false}) {
+                        float[] dst = new float[n + 3];
+                        BulkScales.absmax(d, b0, n, dst, 3, at512);
+                        for (int i = 0; i < n; i++) {
+                            assertEquals(Float.floatToRawIntBits(d.absmax(b0 + i)), Float.floatToRawIntBits(dst[3 + i]),
+                                    "nb " + nb + ", blocks " + b0 + "+" + n + ", block " + (b0 + i) + ", 512: " + at512);
+                        }
                     }
                 }
             }

@@ -8,8 +8,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The 512-bit blockwise 8-bit steps ({@link Int8Blockwise512}) bit for bit against the scalar expression
- * {@code map[code & 0xff] * absmax}, called directly so that machines without AVX-512 (where {@code PanamaKernels}
- * keeps the scalar loop) test them too, emulated: every code, several blocksizes, starts inside a block.
+ * {@code map[code & 0xff] * absmax}, called directly: every code, several blocksizes, starts inside a block, scale
+ * windows that start before the first block. (PanamaKernelsTest covers the dequantization loop that calls them.)
  */
 class Int8Blockwise512Test {
 
