@@ -10,6 +10,7 @@ final class KernelScratch {
     final float[] cTile; // (MR, NR) output of a partial sliver
     final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
     final float[] pair = new float[2]; // (2) the two outputs of a paired GEMV row step
+    final float[] quad = new float[16]; // (16) a four-row 512-bit GEMV step's folded lane sums (outputs in lanes 0, 8, 4, 12)
     final float[] runs = new float[PanamaKernels.GEMV_ROWS]; // (GEMV_ROWS / 2, 2) a GEMV tile's outputs, two runs of rows
     final float[] runPartials = new float[PanamaKernels.GEMV_ROWS * 16]; // (GEMV_ROWS, 16 lanes max) their row accumulators
 

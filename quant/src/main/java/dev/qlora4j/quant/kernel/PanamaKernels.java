@@ -466,17 +466,30 @@ public final class PanamaKernels implements Kernels {
             int j = tile * tileRows, j1 = Math.min(n, (tile + 1) * tileRows);
             if (xd != null) {
                 FourBitWeight q = (FourBitWeight) w;
-                int blocks = k / q.blocksize(), rows = j1 - j, half = rows / 2;
+                int blocks = k / q.blocksize(), rows = j1 - j;
                 float[] tileScales = sc.tileScales(rows * blocks); // (rows, K / blocksize) absmax of the tile's rows
                 BulkScales.absmax(q.scales(), j * blocks, rows * blocks, tileScales, 0, true); // consecutive rows; 512 bits
-                float[] pair = sc.pair; // (2)
-                for (int i = 0; i < half; i++) { // row j + i with row j + half + i: two sequential streams
-                    int ra = j + i, rb = ra + half;
-                    FourBitGemv512.pair(q, ra, rb, xd, tileScales, i * blocks, (half + i) * blocks, pair, 0);
-                    store(ra, pair[0]);
-                    store(rb, pair[1]);
+                int quarter = rows / 4;
+                float[] quad = sc.quad; // (16)
+                for (int i = 0; i < quarter; i++) { // rows j + i + {0, 1, 2, 3}·quarter: four sequential streams
+                    int r0 = j + i, r1 = r0 + quarter, r2 = r1 + quarter, r3 = r2 + quarter;
+                    FourBitGemv512.quad(q, r0, r1, r2, r3, xd, tileScales, i * blocks, (quarter + i) * blocks,
+                            (2 * quarter + i) * blocks, (3 * quarter + i) * blocks, quad);
+                    store(r0, quad[0]);
+                    store(r1, quad[8]);
+                    store(r2, quad[4]);
+                    store(r3, quad[12]);
                 }
-                j += 2 * half; // an odd last row takes the one-row kernel below
+                int done = 4 * quarter;
+                if (rows - done >= 2) { // two rows left over: the paired kernel
+                    float[] pair = sc.pair; // (2)
+                    FourBitGemv512.pair(q, j + done, j + done + 1, xd, tileScales, done * blocks, (done + 1) * blocks,
+                            pair, 0);
+                    store(j + done, pair[0]);
+                    store(j + done + 1, pair[1]);
+                    done += 2;
+                }
+                j += done; // an odd last row takes the one-row kernel below
             } else if (m == 1 && vw.bits() == 256 && w instanceof FourBitWeight q && FourBitGemv256.supports(q)) {
                 float[] pair = sc.pair; // (2)
                 for (; j + 1 < j1; j += 2) {
