@@ -31,6 +31,12 @@ final class ModelOptions {
                     + "bf16 halves the bytes the LM head reads per generated token.")
     String embeddingDtype;
 
+    @Option(names = "--no-mmap",
+            description = "Copy the weights used as stored into private memory instead of reading them from the mapped "
+                    + "checkpoint (as llama.cpp's --no-mmap): more RAM that processes cannot share, faster decode where "
+                    + "page-cache pages stream slower than anonymous memory.")
+    boolean noMmap;
+
     LoadedModel load() {
         return load("none");
     }
@@ -61,7 +67,7 @@ final class ModelOptions {
         }
         if (maxContext < 2) throw new CliError("--max-context must be at least 2, got " + maxContext);
         try {
-            o = o.withMaxContext(maxContext).withEmbeddings(LoadOptions.parseEmbeddings(embeddingDtype));
+            o = o.withMaxContext(maxContext).withEmbeddings(LoadOptions.parseEmbeddings(embeddingDtype)).withNoMmap(noMmap);
         } catch (IllegalArgumentException e) {
             throw new CliError(e.getMessage());
         }

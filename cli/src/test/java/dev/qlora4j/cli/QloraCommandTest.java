@@ -148,6 +148,24 @@ class QloraCommandTest {
         assertTrue(int8.out().contains("parameters: 102,714"), int8.out());
     }
 
+    @Test
+    void noMmapLoadsGiveTheSameEvalAndGeneration() throws IOException {
+        Path nf4 = quantized("nf4"); // every weight used as stored: all copied with --no-mmap
+        Path text = Files.writeString(tmp.resolve("text.txt"), "The quick brown fox jumps over the lazy dog. ".repeat(20));
+        Run mapped = run("eval", "--model", nf4.toString(), "--data", text.toString(), "--seq", "32", "--json");
+        Run copied = run("eval", "--model", nf4.toString(), "--data", text.toString(), "--seq", "32", "--json", "--no-mmap");
+        assertEquals(0, copied.code(), copied.err());
+        assertTrue(copied.out().contains("\"loss\""), copied.out());
+        String timing = ",\"seconds\":[0-9.]+";
+        assertEquals(mapped.out().replaceAll(timing, ""), copied.out().replaceAll(timing, ""));
+        Run g1 = run("generate", "--model", nf4.toString(), "--prompt", "Hello", "--max-new-tokens", "8", "--greedy");
+        Run g2 = run("generate", "--model", nf4.toString(), "--prompt", "Hello", "--max-new-tokens", "8", "--greedy",
+                "--no-mmap");
+        assertEquals(0, g2.code(), g2.err());
+        assertEquals(g1.out(), g2.out());
+        assertTrue(run("generate", "--help").out().contains("--no-mmap"));
+    }
+
     // ------------------------------------------------------------------------------------------ user errors
 
     @Test

@@ -19,15 +19,22 @@ import java.util.SplittableRandom;
  * step); prints one JSON line with medians over the repeats and the peak RSS of this process.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
- *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]</pre>
+ *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]
+ *     [--no-mmap]</pre>
+ * {@code --no-mmap}: weights used as stored are copied into private memory ({@link LoadOptions#noMmap()}).
  */
 public final class InferenceBench {
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         int prompt = 512, decode = 128, repeats = 3;
         String quant = "none", embeddings = "as-stored";
+        boolean noMmap = false;
         for (int i = 1; i < args.length; i += 2) {
             switch (args[i]) {
+                case "--no-mmap" -> {
+                    noMmap = true;
+                    i--; // no value
+                }
                 case "--prompt" -> prompt = Integer.parseInt(args[i + 1]);
                 case "--decode" -> decode = Integer.parseInt(args[i + 1]);
                 case "--repeats" -> repeats = Integer.parseInt(args[i + 1]);
@@ -37,7 +44,8 @@ public final class InferenceBench {
             }
         }
         try (LoadedModel lm = ModelLoader.load(dir,
-                LoadOptions.parse(quant).withEmbeddings(LoadOptions.parseEmbeddings(embeddings)), KernelProvider.get())) {
+                LoadOptions.parse(quant).withEmbeddings(LoadOptions.parseEmbeddings(embeddings)).withNoMmap(noMmap),
+                KernelProvider.get())) {
             DecoderModel m = lm.model();
             int v = m.spec().v();
             int[] ids = new SplittableRandom(7).ints(prompt + decode, 0, v).toArray();
@@ -68,10 +76,10 @@ public final class InferenceBench {
             double rss = PeakRss.mib(); // before the bound's 1 GiB read buffer
             long bytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
             double bw = DecodeBound.readBandwidth(KernelPool.shared()), boundTps = bw / bytes;
-            System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"threads\":%d,"
+            System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"mmap\":%b,\"threads\":%d,"
                             + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,\"read_gb_s\":%.1f,"
                             + "\"bound_tok_s\":%.1f,\"of_bound\":%.2f,\"peak_rss_mib\":%.0f}%n",
-                    dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), KernelPool.shared().threads(), prompt,
+                    dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), !noMmap, KernelPool.shared().threads(), prompt,
                     ppTps[repeats / 2], decode, tgTps[repeats / 2], bytes / 1e6, bw / 1e9, boundTps, tgTps[repeats / 2] / boundTps,
                     rss);
         }

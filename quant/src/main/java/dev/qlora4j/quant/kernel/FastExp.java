@@ -3,6 +3,8 @@ package dev.qlora4j.quant.kernel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * fp32 {@code exp} as a Cephes-style polynomial (within 2e-7 relative of {@link Math#exp} on [-87, 88], clamped
@@ -14,6 +16,14 @@ import jdk.incubator.vector.VectorOperators;
 public final class FastExp {
     private FastExp() {
     }
+
+    /**
+     * The float species of the process's kernel width ({@code -Dqlora.vectorBits}, else the CPU's preferred, capped at
+     * 512), for lane-wise callers outside this package (GELU): {@link #exp(FloatVector)} then sees one vector class,
+     * the one the Panama kernels use, and stays intrinsified where C2 does not inline it.
+     */
+    public static final VectorSpecies<Float> SPECIES =
+            VectorSpecies.of(float.class, VectorShape.forBitSize(VectorWidth.defaultBits()));
 
     static final float LOG2E = 1.44269504088896341f, MAGIC = 12582912f; // 1.5·2^23: rounds to an integer
     static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;

@@ -6,10 +6,13 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Vector API twin of {@link AttentionKernels}: four keys per pass with independent FMA chains and one
  * lane sum per key after the head-size loop; the weighted row sum keeps its accumulators across the
- * value rows. Tails run scalar. Lane sums use a fixed tree of lanewise adds rather than {@code reduceLanes}, whose
+ * value rows. Tails run scalar. At 512 bits whole-vector head sizes take {@link Attention512} (same bits). Lane
+ * sums use a fixed tree of lanewise adds rather than {@code reduceLanes}, whose
  * order is unspecified and differs between the interpreter and C2: the same inputs always give the same bits.
  */
 final class PanamaAttention {
+    private static final int MIN_KEYS_16 = 64;
+    private static final ThreadLocal<float[]> ACC = ThreadLocal.withInitial(() -> new float[256]); // Attention512
     private final VectorWidth w;
 
     PanamaAttention(VectorWidth w) {
@@ -26,6 +29,14 @@ final class PanamaAttention {
         int lanes = sp.length();
         int nv = n - n % lanes;
         int j = 0;
+        // sixteen keys per pass, same bits (Attention512); only for rows long enough to keep it hot, so that short
+        // rows (training on short sequences) never run it in tier-1 code that allocates its vectors
+        if (w.bits() == 512 && n % 16 == 0 && len >= MIN_KEYS_16) {
+            float[] acc = ACC.get(); // (16, 16) per thread
+            for (; j + 16 <= len; j += 16) {
+                Attention512.dotRows16(q, qOff, k, kOff, stride, n, j, scale, out, outOff, acc);
+            }
+        }
         for (; j + 4 <= len; j += 4) {
             int k0 = kOff + j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
             FloatVector a0 = FloatVector.zero(sp), a1 = a0, a2 = a0, a3 = a0;
@@ -64,6 +75,10 @@ final class PanamaAttention {
 
     void weightedRowSum(float[] p, int pOff, float[] v, int vOff, int stride, int n, int len, float[] y, int yOff,
                         boolean accumulate) {
+        if (w.bits() == 512 && n % 16 == 0) { // four vectors per pass, same bits
+            Attention512.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
+            return;
+        }
         VectorSpecies<Float> sp = w.f();
         int lanes = sp.length();
         int d = 0;

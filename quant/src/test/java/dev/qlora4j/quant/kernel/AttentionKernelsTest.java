@@ -43,6 +43,30 @@ class AttentionKernelsTest {
         }
     }
 
+    /**
+     * At 512 bits, sixteen keys per pass ({@link Attention512}'s butterfly) give every score bit for bit as the key
+     * computed alone (one accumulator chain, then {@link VectorWidth#sum}); the scalar-tolerance test above covers
+     * its values.
+     */
+    @org.junit.jupiter.api.Test
+    void sixteenKeyButterflyIsBitIdenticalToOneKeyAtATime() {
+        PanamaAttention fast = new PanamaAttention(VectorWidth.of(512));
+        SplittableRandom rng = new SplittableRandom(16);
+        for (int n : new int[]{16, 32, 64, 80}) {
+            for (int len : new int[]{16, 35, 64, 79, 576}) {
+                int stride = n + 16;
+                float[] q = rand(rng, n + 2), k = rand(rng, len * stride + 5);
+                float[] all = new float[len + 1], one = new float[1];
+                fast.dotRows(q, 2, k, 5, stride, n, len, 0.125f, all, 1);
+                for (int j = 0; j < len; j++) {
+                    fast.dotRows(q, 2, k, 5 + j * stride, stride, n, 1, 0.125f, one, 0);
+                    assertEquals(Float.floatToRawIntBits(one[0]), Float.floatToRawIntBits(all[1 + j]),
+                            "n=" + n + " len=" + len + " key " + j + ": " + one[0] + " vs " + all[1 + j]);
+                }
+            }
+        }
+    }
+
     static float[] rand(SplittableRandom rng, int n) {
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float) (rng.nextDouble() * 2 - 1);

@@ -11,9 +11,12 @@ import dev.qlora4j.quant.weight.WeightFormat;
  * @param doubleQuant double-quantize NF4/FP4 scales (QLoRA's default)
  * @param maxContext  positions to allow for models without a position limit (BLOOM/ALiBi); GPT-2 uses n_positions
  * @param embeddings  null: embeddings (and the tied LM head) as stored; F32/F16/BF16: converted at load
+ * @param noMmap      false: weights used as stored are zero-copy slices of the mapped checkpoint (page cache, shared
+ *                    between processes); true: they are copied once into private off-heap memory (llama.cpp's
+ *                    {@code --no-mmap}; see {@link dev.qlora4j.quant.safetensors.PrivateCopyStore})
  */
 public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext,
-                          WeightFormat embeddings) {
+                          WeightFormat embeddings, boolean noMmap) {
 
     public LoadOptions {
         if (embeddings != null && embeddings.isQuantized()) {
@@ -22,7 +25,7 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
     }
 
     public LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant, int maxContext) {
-        this(quant, blocksize, doubleQuant, maxContext, null);
+        this(quant, blocksize, doubleQuant, maxContext, null, false);
     }
 
     public static LoadOptions asStored() {
@@ -35,11 +38,16 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
     }
 
     public LoadOptions withEmbeddings(WeightFormat format) {
-        return new LoadOptions(quant, blocksize, doubleQuant, maxContext, format);
+        return new LoadOptions(quant, blocksize, doubleQuant, maxContext, format, noMmap);
     }
 
     public LoadOptions withMaxContext(int positions) {
-        return new LoadOptions(quant, blocksize, doubleQuant, positions, embeddings);
+        return new LoadOptions(quant, blocksize, doubleQuant, positions, embeddings, noMmap);
+    }
+
+    /** {@code true}: copy the weights used as stored into private memory instead of reading the mapped file. */
+    public LoadOptions withNoMmap(boolean copy) {
+        return new LoadOptions(quant, blocksize, doubleQuant, maxContext, embeddings, copy);
     }
 
     /** Parses a command-line embedding dtype: f32, f16, bf16, or as-stored. */

@@ -1,7 +1,9 @@
 package dev.qlora4j.runtime.load;
 
 import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.quant.safetensors.PrivateCopyStore;
 import dev.qlora4j.quant.safetensors.TensorInfo;
+import dev.qlora4j.quant.safetensors.TensorStore;
 import dev.qlora4j.quant.weight.BnbLayout;
 import dev.qlora4j.quant.weight.DenseConvert;
 import dev.qlora4j.quant.weight.DenseTranspose;
@@ -29,7 +31,8 @@ import java.nio.file.Path;
  * Builds a {@link DecoderModel} from a Hugging Face model directory (GPT-2 or BLOOM; safetensors, sharded, or
  * pytorch_model.bin; plain or written by {@code qlora quantize}). Embeddings stay as stored (zero-copy); linear
  * weights are used as stored, quantized at load, or read pre-quantized. GPT-2's Conv1D weights ({@code [in, out]})
- * are transposed once into off-heap memory when kept dense, since the kernels take {@code [out, in]}.
+ * are transposed once into off-heap memory when kept dense, since the kernels take {@code [out, in]}. With
+ * {@link LoadOptions#noMmap()} the weights used as stored are copied into private off-heap memory instead.
  */
 public final class ModelLoader {
     private ModelLoader() {
@@ -122,12 +125,13 @@ public final class ModelLoader {
 
     /** An embedding table as stored (zero-copy) or converted off-heap to the requested dtype. */
     private static DenseWeight embedding(HfModelDir md, String name, LoadOptions o, Arena arena) {
-        DenseWeight w = dense(md, name);
-        return o.embeddings() == null ? w : DenseConvert.convert(w, o.embeddings(), arena);
+        DenseWeight w = dense(md, md.store(), name);
+        if (o.embeddings() != null) w = DenseConvert.convert(w, o.embeddings(), arena);
+        return o.noMmap() && w.data().isMapped() ? dense(md, new PrivateCopyStore(md.store(), arena), name) : w;
     }
 
-    /** An embedding table, zero-copy as stored (F32, F16 or BF16). */
-    private static DenseWeight dense(HfModelDir md, String name) {
+    /** An embedding table as {@code store} holds it (F32, F16 or BF16): zero-copy for the model directory's store. */
+    private static DenseWeight dense(HfModelDir md, TensorStore store, String name) {
         TensorInfo ti = md.info(name);
         WeightFormat f = switch (ti.dtype()) {
             case F32 -> WeightFormat.F32;
@@ -140,7 +144,7 @@ public final class ModelLoader {
             throw new ModelDirException(md.weightsFile() + ": tensor '" + md.resolve(name) + "' has shape "
                     + ti.shapeString() + ", expected rank 2");
         }
-        return new DenseWeight(f, md.segment(name), (int) ti.shape()[0], (int) ti.shape()[1]);
+        return new DenseWeight(f, store.segment(md.resolve(name)), (int) ti.shape()[0], (int) ti.shape()[1]);
     }
 
     /** module prefix p (canonical, e.g. {@code h.0.attn.c_attn}) → Linear with weight [out, in] and fp32 bias */
@@ -148,14 +152,20 @@ public final class ModelLoader {
         String stored = md.resolve(p + ".weight");
         String storedPrefix = stored.substring(0, stored.length() - ".weight".length());
         StoredWeight w = BnbLayout.read(md.store(), storedPrefix);
+        boolean asStored = true; // still zero-copy slices of the mapped file
         if (w instanceof DenseWeight d) {
-            if (conv1d) d = DenseTranspose.transpose(d, arena);
+            if (conv1d) {
+                d = DenseTranspose.transpose(d, arena);
+                asStored = false;
+            }
             w = d;
             if (o.quant() != null) {
                 w = Quantizer.quantize(d, o.quant(), o.blocksize(),
                         o.doubleQuant() && (o.quant() == WeightFormat.NF4 || o.quant() == WeightFormat.FP4), arena);
+                asStored = false;
             }
         }
+        if (asStored && o.noMmap()) w = BnbLayout.read(new PrivateCopyStore(md.store(), arena), storedPrefix);
         float[] bias = md.has(p + ".bias") ? md.readFloats(p + ".bias") : null;
         return new Linear("transformer." + p, w, bias);
     }

@@ -6,8 +6,9 @@ import dev.qlora4j.quant.kernel.ScalarKernels;
 /**
  * Causal multi-head self-attention over a KV cache, fp32. New tokens at positions {@code [pos0, pos0 + n)} attend
  * to every cached position {@code ≤} their own. Scores are {@code q·k / √HS} (+ {@code slope_h · j} with ALiBi),
- * softmax in fp32. Saves the log-sum-exp of every (query, head) row so a backward pass can recompute the
- * probabilities instead of storing the (T, T) matrices.
+ * softmax in fp32 ({@link Kernels#rowMax}, {@link Kernels#expInPlace}: FastExp within 2e-7 of exp). Saves the
+ * log-sum-exp of every (query, head) row so a backward pass can recompute the probabilities instead of storing the
+ * (T, T) matrices.
  */
 public final class Attention {
     private Attention() {
@@ -83,18 +84,11 @@ public final class Attention {
             int q = qkvOff + (bi * n + t) * 3 * c + layout.q(h, hs, c);
             int len = pos0 + t + 1;
             k.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, scores, 0);
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < len; j++) {
-                float s = scores[j] + slope * j;
-                scores[j] = s;
-                if (s > max) max = s;
+            if (slope != 0f) {
+                for (int j = 0; j < len; j++) scores[j] += slope * j;
             }
-            float sum = 0f;
-            for (int j = 0; j < len; j++) {
-                float e = (float) Math.exp(scores[j] - max);
-                scores[j] = e;
-                sum += e;
-            }
+            float max = k.rowMax(scores, 0, len);
+            float sum = (float) k.expInPlace(scores, 0, len, max); // scores → exp(score - max)
             float inv = 1f / sum;
             for (int j = 0; j < len; j++) scores[j] *= inv;
             if (dropP > 0f) {

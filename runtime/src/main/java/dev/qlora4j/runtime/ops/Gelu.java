@@ -70,7 +70,7 @@ public final class Gelu {
 
     /** Forward over a range: the Vector API loop, the scalar reference for the tail. */
     static void forwardRange(float[] x, int xOff, float[] y, int yOff, int n) {
-        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        VectorSpecies<Float> s = FastExp.SPECIES; // the kernels' width
         int l = s.length(), i = 0;
         for (; i <= n - l; i += l) {
             FloatVector v = FloatVector.fromArray(s, x, xOff + i);
@@ -81,7 +81,7 @@ public final class Gelu {
 
     /** Backward over a range: the Vector API loop, the scalar reference for the tail. */
     static void backwardRange(float[] x, int xOff, float[] dy, int dyOff, float[] dx, int dxOff, int n) {
-        VectorSpecies<Float> s = FloatVector.SPECIES_PREFERRED;
+        VectorSpecies<Float> s = FastExp.SPECIES; // the kernels' width
         int l = s.length(), i = 0;
         for (; i <= n - l; i += l) {
             FloatVector v = FloatVector.fromArray(s, x, xOff + i);

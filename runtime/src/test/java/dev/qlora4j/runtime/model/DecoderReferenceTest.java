@@ -42,7 +42,16 @@ class DecoderReferenceTest {
                 Arguments.of("gpt2-a", ref.resolve("gpt2-a"), ref.resolve("gpt2-a/expected_nf4.safetensors"), "nf4"),
                 Arguments.of("bloom-a", ref.resolve("bloom-a"), ref.resolve("bloom-a/expected_nf4.safetensors"), "nf4"),
                 Arguments.of("gpt2-a", ref.resolve("gpt2-a"), ref.resolve("gpt2-a/expected_int8.safetensors"), "int8"),
-                Arguments.of("bloom-a", ref.resolve("bloom-a"), ref.resolve("bloom-a/expected_int8.safetensors"), "int8"));
+                Arguments.of("bloom-a", ref.resolve("bloom-a"), ref.resolve("bloom-a/expected_int8.safetensors"), "int8"),
+                // weights used as stored copied into private memory (--no-mmap): GPT-2's embeddings, all of BLOOM's
+                Arguments.of("tiny-gpt2", tiny, ref.resolve("tiny-gpt2/expected.safetensors"), "none/no-mmap"),
+                Arguments.of("bloom-a", ref.resolve("bloom-a"), ref.resolve("bloom-a/expected.safetensors"), "none/no-mmap"));
+    }
+
+    /** A case's quant label: {@code nf4}, {@code none}, ..., optionally followed by {@code /no-mmap}. */
+    static LoadOptions options(String quant) {
+        boolean noMmap = quant.endsWith("/no-mmap");
+        return LoadOptions.parse(noMmap ? quant.substring(0, quant.indexOf('/')) : quant).withNoMmap(noMmap);
     }
 
     static Stream<Arguments> casesAllKernels() {
@@ -59,7 +68,7 @@ class DecoderReferenceTest {
     @MethodSource("casesAllKernels")
     void logitsMatchReference(String name, Path modelDir, Path expected, String quant, String kern) {
         assertTrue(Files.isRegularFile(expected), "missing reference " + expected);
-        try (LoadedModel lm = ModelLoader.load(modelDir, LoadOptions.parse(quant), kernels(kern));
+        try (LoadedModel lm = ModelLoader.load(modelDir, options(quant), kernels(kern));
              ReferenceFile ref = new ReferenceFile(expected)) {
             DecoderModel m = lm.model();
             int v = m.spec().v();
@@ -109,7 +118,7 @@ class DecoderReferenceTest {
     @ParameterizedTest(name = "{0} quant={3}")
     @MethodSource("cases")
     void greedyGenerationMatchesReference(String name, Path modelDir, Path expected, String quant) {
-        try (LoadedModel lm = ModelLoader.load(modelDir, LoadOptions.parse(quant), KernelProvider.get());
+        try (LoadedModel lm = ModelLoader.load(modelDir, options(quant), KernelProvider.get());
              ReferenceFile ref = new ReferenceFile(expected)) {
             for (int g = 0; ref.has("greedy_prompt_" + g); g++) {
                 int[] prompt = ref.ints("greedy_prompt_" + g);
@@ -129,7 +138,7 @@ class DecoderReferenceTest {
     @ParameterizedTest(name = "{0} quant={3}")
     @MethodSource("cases")
     void lossMatchesReference(String name, Path modelDir, Path expected, String quant) {
-        try (LoadedModel lm = ModelLoader.load(modelDir, LoadOptions.parse(quant), KernelProvider.get());
+        try (LoadedModel lm = ModelLoader.load(modelDir, options(quant), KernelProvider.get());
              ReferenceFile ref = new ReferenceFile(expected)) {
             DecoderModel m = lm.model();
             int[] ids = ref.ints("loss_ids");
