@@ -3,6 +3,8 @@
 # decode of 128, for F32, BF16, INT8 (LLM.int8) and NF4+DQ, each in its own JVM so peak RSS is per format; then the
 # PyTorch peer (fp32) when Debian's python3-torch is installed. Prints one JSON line per run.
 #   bench/run-inference.sh [repeats=3] [models-dir=/tmp/qlora-bench]
+# MODES="mmap no-mmap" runs each format both ways, one after the other (--no-mmap: weights copied to private memory
+# at load, as llama.cpp --no-mmap); the default is mmap only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/find-jdk.sh"
@@ -12,8 +14,13 @@ cd "$ROOT"
 [ -f bench/target/benchmarks.jar ] || mvn -B -q -DskipTests -pl bench -am package
 JAVA=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx4g -cp bench/target/benchmarks.jar)
 "${JAVA[@]}" dev.qlora4j.bench.e2e.PrepareModels "$MODELS" 2>/dev/null
+MODES="${MODES:-mmap}"
 for fmt in f32 bf16 int8 nf4; do
-  "${JAVA[@]}" dev.qlora4j.bench.e2e.InferenceBench "$MODELS/gpt2-124m-$fmt" --prompt 512 --decode 128 --repeats "$REPEATS" 2>/dev/null
+  for mode in $MODES; do
+    flag=(); [ "$mode" = no-mmap ] && flag=(--no-mmap)
+    "${JAVA[@]}" dev.qlora4j.bench.e2e.InferenceBench "$MODELS/gpt2-124m-$fmt" --prompt 512 --decode 128 \
+      --repeats "$REPEATS" "${flag[@]}" 2>/dev/null
+  done
 done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 ../shared/peers/torch_gpt2_lora_bench.py --mode infer --dtype fp32 --batch 1 --seq 512 --threads 2 --last-logits || true
