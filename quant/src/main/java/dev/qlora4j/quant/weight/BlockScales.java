@@ -21,6 +21,10 @@ public sealed interface BlockScales permits BlockScales.F32Scales, BlockScales.D
 
     /** @param absmax F32 {@code [blocks]} little-endian */
     record F32Scales(MemorySegment absmax) implements BlockScales {
+        public F32Scales {
+            absmax = KernelSegments.plain(absmax);
+        }
+
         @Override
         public int blocks() {
             return (int) (absmax.byteSize() / 4);
@@ -47,6 +51,8 @@ public sealed interface BlockScales permits BlockScales.F32Scales, BlockScales.D
     record DoubleQuantScales(MemorySegment qabsmax, MemorySegment nestedAbsmax, float[] nestedMap,
                              int nestedBlocksize, float offset) implements BlockScales {
         public DoubleQuantScales {
+            qabsmax = KernelSegments.plain(qabsmax);
+            nestedAbsmax = KernelSegments.plain(nestedAbsmax);
             if (nestedMap.length != 256) throw new IllegalArgumentException("nested map needs 256 entries");
             if (nestedBlocksize <= 0) throw new IllegalArgumentException("nested blocksize " + nestedBlocksize);
             long need = (qabsmax.byteSize() + nestedBlocksize - 1) / nestedBlocksize;

@@ -14,6 +14,7 @@ public record BlockwiseInt8Weight(int rows, int cols, int blocksize, float[] map
                                   BlockScales scales) implements StoredWeight {
 
     public BlockwiseInt8Weight {
+        codes = KernelSegments.plain(codes);
         if (map.length != 256) throw new IllegalArgumentException("map needs 256 entries");
         long n = (long) rows * cols;
         if (codes.byteSize() != n) {

@@ -16,6 +16,7 @@ public record DenseWeight(WeightFormat format, MemorySegment data, int rows, int
     static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     public DenseWeight {
+        data = KernelSegments.plain(data); // one segment class at the kernels' call sites
         Objects.requireNonNull(data, "data");
         if (format != WeightFormat.F32 && format != WeightFormat.F16 && format != WeightFormat.BF16) {
             throw new IllegalArgumentException("DenseWeight holds F32/F16/BF16, not " + format);

@@ -16,6 +16,7 @@ public record FourBitWeight(WeightFormat format, int rows, int cols, int blocksi
                             MemorySegment packed, BlockScales scales) implements StoredWeight {
 
     public FourBitWeight {
+        packed = KernelSegments.plain(packed);
         if (format != WeightFormat.NF4 && format != WeightFormat.FP4) {
             throw new IllegalArgumentException("FourBitWeight holds NF4/FP4, not " + format);
         }

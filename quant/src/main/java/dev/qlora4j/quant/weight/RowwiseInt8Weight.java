@@ -13,6 +13,8 @@ import java.lang.foreign.ValueLayout;
 public record RowwiseInt8Weight(int rows, int cols, MemorySegment cb, MemorySegment scb) implements StoredWeight {
 
     public RowwiseInt8Weight {
+        cb = KernelSegments.plain(cb);
+        scb = KernelSegments.plain(scb);
         if (cb.byteSize() != (long) rows * cols) {
             throw new IllegalArgumentException("CB: " + cb.byteSize() + " bytes, " + (long) rows * cols + " expected");
         }

@@ -125,9 +125,9 @@ public final class ModelLoader {
 
     /** An embedding table as stored (zero-copy) or converted off-heap to the requested dtype. */
     private static DenseWeight embedding(HfModelDir md, String name, LoadOptions o, Arena arena) {
-        DenseWeight w = dense(md, md.store(), name);
-        if (o.embeddings() != null) w = DenseConvert.convert(w, o.embeddings(), arena);
-        return o.noMmap() && w.data().isMapped() ? dense(md, new PrivateCopyStore(md.store(), arena), name) : w;
+        DenseWeight stored = dense(md, md.store(), name);
+        DenseWeight w = o.embeddings() != null ? DenseConvert.convert(stored, o.embeddings(), arena) : stored;
+        return o.noMmap() && w == stored ? dense(md, new PrivateCopyStore(md.store(), arena), name) : w;
     }
 
     /** An embedding table as {@code store} holds it (F32, F16 or BF16): zero-copy for the model directory's store. */

@@ -1,6 +1,7 @@
 package dev.qlora4j.runtime.load;
 
 import dev.qlora4j.quant.kernel.KernelProvider;
+import dev.qlora4j.quant.safetensors.TensorStore;
 import dev.qlora4j.quant.weight.BlockScales;
 import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.FourBitWeight;
@@ -19,7 +20,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -44,16 +47,33 @@ class NoMmapLoadTest {
                 f == WeightFormat.NF4), false, s -> { });
         float[] mapped, copied;
         try (LoadedModel lm = ModelLoader.load(out, LoadOptions.asStored(), KernelProvider.get())) {
-            for (MemorySegment s : segments(lm.model())) assertTrue(s.isMapped(), "as stored: a slice of the file");
+            Set<Long> file = fileAddresses(lm);
+            for (MemorySegment s : segments(lm.model())) {
+                assertTrue(file.contains(s.address()), "as stored: the bytes of the mapped file");
+                assertFalse(s.isMapped(), "as a plain native segment (KernelSegments)");
+            }
             mapped = logits(lm.model());
         }
         try (LoadedModel lm = ModelLoader.load(out, LoadOptions.asStored().withNoMmap(true), KernelProvider.get())) {
             List<MemorySegment> segs = segments(lm.model());
             assertEquals(1 + 4 * lm.model().spec().l() * 2, segs.size());
-            for (MemorySegment s : segs) assertFalse(s.isMapped(), "--no-mmap: a private copy");
+            Set<Long> file = fileAddresses(lm);
+            for (MemorySegment s : segs) assertFalse(file.contains(s.address()), "--no-mmap: a private copy");
             copied = logits(lm.model());
         }
         assertArrayEquals(mapped, copied);
+    }
+
+    /** Where every tensor of the model directory's (mapped) store starts. */
+    private static Set<Long> fileAddresses(LoadedModel lm) {
+        Set<Long> out = new HashSet<>();
+        TensorStore store = lm.dir().store();
+        for (String n : store.names()) {
+            MemorySegment s = store.segment(n);
+            assertTrue(s.isMapped(), n);
+            out.add(s.address());
+        }
+        return out;
     }
 
     /** The token embedding and every linear's stored data (codes and absmax). */
