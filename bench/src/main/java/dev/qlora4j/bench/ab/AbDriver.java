@@ -16,7 +16,9 @@ import java.util.List;
  *
  * <pre>java --add-modules jdk.incubator.vector [-Drounds=8] -cp bench/target/classes dev.qlora4j.bench.ab.AbDriver \
  *     OLD_QUANT_CLASSES NEW_QUANT_CLASSES BENCH_CLASSES FORMAT:K:N:THREADS:COLD ...</pre>
- * e.g. {@code NF4_DQ:768:3072:2:true} (formats as in {@code GemvBench}). {@code bench/run-ab.sh} builds both sides.
+ * e.g. {@code NF4_DQ:768:3072:2:true} (formats as in {@code GemvBench}); {@code FORMAT:K:N:THREADS:M:fwd|bwd}, e.g.
+ * {@code F32:3072:768:2:1024:fwd}, times the GEMM of {@code GemmBench} instead. {@code bench/run-ab.sh} builds both
+ * sides.
  */
 public final class AbDriver {
 
@@ -28,7 +30,7 @@ public final class AbDriver {
             System.err.println("usage: AbDriver OLD_QUANT_CLASSES NEW_QUANT_CLASSES BENCH_CLASSES FORMAT:K:N:THREADS:COLD ...");
             System.exit(2);
         }
-        Method[] run = new Method[2];
+        Method[] run = new Method[2], gemm = new Method[2];
         for (int v = 0; v < 2; v++) {
             List<URL> urls = new ArrayList<>();
             urls.add(Path.of(a[v]).toUri().toURL());
@@ -36,18 +38,26 @@ public final class AbDriver {
             ClassLoader cl = new URLClassLoader(urls.toArray(new URL[0]), ClassLoader.getPlatformClassLoader());
             run[v] = cl.loadClass("dev.qlora4j.bench.kernel.AbRunner")
                     .getMethod("run", String.class, int.class, int.class, int.class, boolean.class, long.class);
+            gemm[v] = cl.loadClass("dev.qlora4j.bench.kernel.AbRunner")
+                    .getMethod("runGemm", String.class, int.class, int.class, int.class, int.class, boolean.class,
+                            long.class);
         }
         int rounds = Integer.getInteger("rounds", 8);
         for (int c = 3; c < a.length; c++) {
             String[] f = a[c].split(":");
-            Object[] args = {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
-                    Boolean.parseBoolean(f[4]), 300_000_000L};
-            for (int w = 0; w < 2; w++) for (Method m : run) m.invoke(null, args); // warm-up: build weights, compile
+            boolean isGemm = f.length == 6;
+            Method[] side = isGemm ? gemm : run;
+            Object[] args = isGemm
+                    ? new Object[] {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                            Integer.parseInt(f[4]), "bwd".equals(f[5]), 500_000_000L}
+                    : new Object[] {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                            Boolean.parseBoolean(f[4]), 300_000_000L};
+            for (int w = 0; w < 2; w++) for (Method m : side) m.invoke(null, args); // warm-up: build weights, compile
             double[][] r = new double[2][rounds]; // (old/new, rounds) GFLOP/s
             for (int i = 0; i < rounds; i++) {
                 for (int s = 0; s < 2; s++) {
                     int v = i % 2 == 0 ? s : 1 - s;
-                    r[v][i] = (double) run[v].invoke(null, args);
+                    r[v][i] = (double) side[v].invoke(null, args);
                 }
             }
             double[] ratio = new double[rounds];

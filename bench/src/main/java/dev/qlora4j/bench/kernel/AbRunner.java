@@ -8,16 +8,22 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * One side of an A/B comparison of decode GEMV builds ({@link dev.qlora4j.bench.ab.AbDriver}): loaded once per build
- * in its own class loader, it runs {@code y = x·Wᵀ + b} (M = 1) exactly as {@link GemvBench} does, with the same
- * weights, the same fast-vs-scalar check and the same "cold" cycling through 64 MiB of copies of W.
+ * One side of an A/B comparison of kernel builds ({@link dev.qlora4j.bench.ab.AbDriver}): loaded once per build
+ * in its own class loader, it runs the decode GEMV {@code y = x·Wᵀ + b} (M = 1) exactly as {@link GemvBench} does,
+ * with the same weights, the same fast-vs-scalar check and the same "cold" cycling through 64 MiB of copies of W, or
+ * ({@link #runGemm}) the forward or {@code dY·W} GEMM as {@link GemmBench} does.
  */
 public final class AbRunner {
 
     private record Setup(Kernels kernels, StoredWeight[] ws, float[] x, float[] bias, float[] y, int[] next) {
     }
 
+    private record GemmSetup(Kernels kernels, StoredWeight w, float[] x, float[] bias, float[] y, float[] dy,
+                             float[] dx) {
+    }
+
     private static final Map<String, Setup> SETUPS = new HashMap<>();
+    private static final Map<String, GemmSetup> GEMM_SETUPS = new HashMap<>();
     private static final Map<Integer, Kernels> KERNELS = new HashMap<>();
 
     private AbRunner() {
@@ -47,5 +53,33 @@ public final class AbRunner {
             calls += 20;
         }
         return 2.0 * n * k * calls / ((System.nanoTime() - t0) / 1e9) / 1e9;
+    }
+
+    /**
+     * GFLOP/s of back-to-back GEMM calls for {@code nanos}: {@code y = x·Wᵀ + b} or ({@code backward})
+     * {@code dx = dY·W}, M rows, W of {@code format} (N, K); checked against the scalar kernels on the first call.
+     */
+    public static double runGemm(String format, int k, int n, int threads, int m, boolean backward, long nanos) {
+        String key = format + " " + k + "x" + n + " " + threads + " " + m;
+        GemmSetup s = GEMM_SETUPS.computeIfAbsent(key, z -> {
+            Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(
+                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), new KernelPool(t)));
+            StoredWeight w = BenchWeights.random(format, n, k, 42);
+            float[] x = BenchWeights.randomArray(m * k, 1), bias = BenchWeights.randomArray(n, 2); // (M, K), (N)
+            float[] dy = BenchWeights.randomArray(m * n, 3); // (M, N)
+            BenchWeights.checkForward(kernels, x, w, bias, m, 8);
+            BenchWeights.checkBackward(kernels, dy, w, m, 8);
+            return new GemmSetup(kernels, w, x, bias, new float[m * n], dy, new float[m * k]);
+        });
+        long t0 = System.nanoTime(), calls = 0;
+        while (System.nanoTime() - t0 < nanos) {
+            if (backward) {
+                s.kernels.matmulBackwardInput(s.dy, 0, s.w, s.dx, 0, m, false);
+            } else {
+                s.kernels.matmul(s.x, 0, s.w, s.bias, s.y, 0, m);
+            }
+            calls++;
+        }
+        return 2.0 * m * n * k * calls / ((System.nanoTime() - t0) / 1e9) / 1e9;
     }
 }

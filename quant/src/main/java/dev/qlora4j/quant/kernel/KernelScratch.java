@@ -6,8 +6,9 @@ final class KernelScratch {
     final float[] panel; // (NC / NR slivers, KC, NR) packed fp32 tile of W
     final float[] rowTmp; // (max(KC, NC)) one dequantized row segment of W before it is scattered into the panel
     final float[] initTile; // (NC) bias of the tile's columns, zero-padded
-    final float[] zeros; // (NR) accumulator start for an overwriting backward pass
+    final float[] zeros; // (NC) accumulator start for an overwriting backward pass
     final float[] cTile; // (MR, NR) output of a partial sliver
+    final float[] aTail; // (KC, MR) a partial row block of A read in place, packed (rows past M as zeros)
     final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
     final float[] pair = new float[2]; // (2) the two outputs of a paired GEMV row step
     final float[] quad = new float[16]; // (16) a four-row 512-bit GEMV step's folded lane sums (outputs in lanes 0, 8, 4, 12)
@@ -18,8 +19,9 @@ final class KernelScratch {
         panel = new float[(nc + nr - 1) / nr * nr * kc];
         rowTmp = new float[Math.max(kc, nc)];
         initTile = new float[(nc + nr - 1) / nr * nr];
-        zeros = new float[nr];
+        zeros = new float[(nc + nr - 1) / nr * nr];
         cTile = new float[mr * nr];
+        aTail = new float[kc * mr];
     }
 
     private float[] grownRow; // (K max seen) a dequantized row of W for GEMV formats without a fused path

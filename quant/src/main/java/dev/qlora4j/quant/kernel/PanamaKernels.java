@@ -7,14 +7,23 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Vector API kernels. Forward GEMM {@code y = x·Wᵀ + bias} and backward {@code dx (+)= dy·W} dequantize a tile of
- * {@code W} (NC output columns × KC of the reduction) once into a per-thread packed fp32 panel and sweep every row
- * of the activations over it with the 5×2-vector {@link MicroKernel}; decode-sized forwards ({@code M ≤ 4}) use the
- * fused dequantize-and-dot of {@link PanamaDot}. Work is split by output tiles over {@link KernelPool}; the
+ * {@code W} (NC output columns × kc of the reduction) once into a per-thread packed fp32 panel and sweep every row
+ * of the activations over it with the {@link MicroKernel} (5 or 8 rows × 2 vectors; at 512 bits the activations are
+ * read in place, below they are packed first); decode-sized forwards ({@code M ≤ 4}) use the fused
+ * dequantize-and-dot of {@link PanamaDot}. Work is split by output tiles over {@link KernelPool}; the
  * scalar twin of every path is {@link ScalarKernels}.
  */
 public final class PanamaKernels implements Kernels {
 
-    static final int KC = 256; // reduction depth of a packed panel
+    /**
+     * Reduction depth of a packed panel at 512 bits: a GPT-2 124M K = 768 in one pass, so C is written once, and the
+     * panel (NC × KC fp32 = 384 KB) stays in the 1 MB L2 of Zen 4/5 while the rows of A stream past it (JMH, 8×2
+     * kernel on packed A, 2 threads: 768 beat 256 at 6 of the 8 GPT-2 shapes in both of two rounds, and was within the
+     * host's noise at the other two; bench/RESULTS.md, session 9).
+     */
+    static final int KC_512 = 768;
+    /** Reduction depth of a packed panel below 512 bits (AVX2 CPUs, whose L2 may be 256–512 KB): a 128 KB panel. */
+    static final int KC_NARROW = 256;
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
     /**
@@ -30,16 +39,20 @@ public final class PanamaKernels implements Kernels {
     static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
     /**
      * {@code dY·W} over more rows of W than this (an LM head: N = V = 50,257) runs in passes of this many rows, so the
-     * packed {@code dY} is (M, BWD_N_BLOCK) instead of (M, N): 8 MB instead of 49 MB at M = 256. A multiple of KC,
-     * so the passes add the same KC-deep partial products in the same order: bit-identical to one pass.
+     * packed {@code dY} (below 512 bits) is (M, BWD_N_BLOCK) instead of (M, N): 9 MB instead of 51 MB at M = 256. A
+     * multiple of both KCs, so the passes add the same kc-deep partial products in the same order: bit-identical to one
+     * pass.
      */
-    static final int BWD_N_BLOCK = 32 * KC;
+    static final int BWD_N_BLOCK = 12 * KC_512; // = 36 · KC_NARROW
 
     private final VectorWidth vw;
     private final PanamaAttention attention;
     private final PanamaSoftmax softmax;
     private final KernelPool pool;
     private final int nr;
+    private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
+    private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
+    private final boolean directA; // at 512 bits x and dy are read in place (MicroKernel.kernel8x2u), not packed
     private final KernelScratch[] scratch; // one per pool slot
     private final ReentrantLock callLock = new ReentrantLock(); // the job objects below are reused across calls
     private final ForwardJob forward = new ForwardJob();
@@ -67,8 +80,11 @@ public final class PanamaKernels implements Kernels {
         this.softmax = new PanamaSoftmax(vw);
         this.pool = pool;
         this.nr = MicroKernel.nr(vw);
+        this.mr = MicroKernel.mr(vw);
+        this.directA = mr == MicroKernel.MR_8;
+        this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
         this.scratch = new KernelScratch[pool.threads()];
-        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(KC, NC, nr, MicroKernel.MR);
+        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, NC, nr, mr);
     }
 
     @Override
@@ -105,7 +121,11 @@ public final class PanamaKernels implements Kernels {
                 pool.run((n + rows - 1) / rows, gemv);
                 gemv.clear();
             } else {
-                forward.set(packA(x, xOff, k, m, k), w, bias, y, yOff, m);
+                if (directA) {
+                    forward.set(x, xOff, false, w, bias, y, yOff, m);
+                } else {
+                    forward.set(packA(x, xOff, k, m, k), 0, true, w, bias, y, yOff, m);
+                }
                 pool.run(forward.tiles(), forward);
                 forward.clear();
             }
@@ -126,7 +146,12 @@ public final class PanamaKernels implements Kernels {
             int nb = n > 2 * BWD_N_BLOCK ? BWD_N_BLOCK : n;
             for (int n0 = 0; n0 < n; n0 += nb) {
                 int rows = Math.min(nb, n - n0);
-                backward.set(packA(dy, dyOff + n0, n, m, rows), w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
+                if (directA) {
+                    backward.set(dy, dyOff + n0, n, false, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
+                } else {
+                    backward.set(packA(dy, dyOff + n0, n, m, rows), 0, rows, true, w, n0, rows, dx, dxOff, m,
+                            accumulate || n0 > 0);
+                }
                 pool.run(backward.tiles(), backward);
             }
             backward.clear();
@@ -183,7 +208,7 @@ public final class PanamaKernels implements Kernels {
      */
     private int mChunks(int colTiles, int m) {
         int want = (2 * pool.threads() + colTiles - 1) / colTiles;
-        return Math.max(1, Math.min(want, m / (4 * MicroKernel.MR)));
+        return Math.max(1, Math.min(want, m / (4 * mr)));
     }
 
     /**
@@ -192,16 +217,66 @@ public final class PanamaKernels implements Kernels {
      */
     private void block(int rows, int cols, float[] ap, int aOff, float[] p, int pOff, int kc,
                        float[] c, int cOff, int ldc, float[] init, int initOff, KernelScratch sc) {
-        if (rows == MicroKernel.MR && cols == nr) {
-            MicroKernel.kernel5x2(vw, ap, aOff, p, pOff, kc, c, cOff, ldc, init, initOff);
+        if (rows == mr && cols == nr) {
+            MicroKernel.kernel(vw, mr, ap, aOff, p, pOff, kc, c, cOff, ldc, init, initOff);
             return;
         }
         float[] t = sc.cTile; // (MR, NR)
         if (init == null) {
             for (int r = 0; r < rows; r++) System.arraycopy(c, cOff + r * ldc, t, r * nr, cols);
         }
-        MicroKernel.kernel5x2(vw, ap, aOff, p, pOff, kc, t, 0, nr, init, initOff);
+        MicroKernel.kernel(vw, mr, ap, aOff, p, pOff, kc, t, 0, nr, init, initOff);
         for (int r = 0; r < rows; r++) System.arraycopy(t, r * nr, c, cOff + r * ldc, cols);
+    }
+
+    /**
+     * {@link #block} for a full row block of {@code A} read in place: row {@code r} at {@code a[aOff + r·lda ..]}.
+     */
+    private void blockDirect(int cols, float[] a, int aOff, int lda, float[] p, int pOff, int kc,
+                             float[] c, int cOff, int ldc, float[] init, int initOff, KernelScratch sc) {
+        if (cols == nr) {
+            MicroKernel.kernel8x2u(vw, a, aOff, lda, p, pOff, kc, c, cOff, ldc, init, initOff);
+            return;
+        }
+        float[] t = sc.cTile; // (MR, NR)
+        if (init == null) {
+            for (int r = 0; r < mr; r++) System.arraycopy(c, cOff + r * ldc, t, r * nr, cols);
+        }
+        MicroKernel.kernel8x2u(vw, a, aOff, lda, p, pOff, kc, t, 0, nr, init, initOff);
+        for (int r = 0; r < mr; r++) System.arraycopy(t, r * nr, c, cOff + r * ldc, cols);
+    }
+
+    /**
+     * One MR-row block of {@code A} against every sliver of the packed panel: {@code C[i.., 0 : nc] (+)= A[i.., pc :
+     * pc + kc] · P}. {@code A} is either packed ({@code (ceil(M / MR), depth, MR)}, see {@link #packA}) or, when
+     * {@code packed} is false, read in place with row stride {@code lda}; a partial block read in place is packed
+     * into {@code sc.aTail} first, so no row past {@code rowEnd} is read.
+     */
+    private void rowBlock(boolean packed, float[] a, int aOff, int lda, int depth, int i, int rowEnd, int pc, int kc,
+                          float[] panel, int nc, int slivers, float[] c, int cOff, int ldc, float[] init,
+                          KernelScratch sc) {
+        int rows = Math.min(mr, rowEnd - i);
+        if (!packed && rows == mr) {
+            for (int s = 0; s < slivers; s++) {
+                blockDirect(Math.min(nr, nc - s * nr), a, aOff + i * lda + pc, lda, panel, s * kc * nr, kc,
+                        c, cOff + s * nr, ldc, init, s * nr, sc);
+            }
+            return;
+        }
+        float[] ap;
+        int ao;
+        if (packed) {
+            ap = a;
+            ao = aOff + (i / mr * depth + pc) * mr;
+        } else {
+            MicroKernel.packA(mr, a, aOff + pc, lda, i, rowEnd, kc, sc.aTail, 0); // (kc, MR)
+            ap = sc.aTail;
+            ao = 0;
+        }
+        for (int s = 0; s < slivers; s++) {
+            block(rows, Math.min(nr, nc - s * nr), ap, ao, panel, s * kc * nr, kc, c, cOff + s * nr, ldc, init,
+                    s * nr, sc);
+        }
     }
 
     /**
@@ -209,8 +284,8 @@ public final class PanamaKernels implements Kernels {
      * the packed array.
      */
     private float[] packA(float[] a, int aOff, int lda, int m, int k) {
-        int blocks = (m + MicroKernel.MR - 1) / MicroKernel.MR;
-        long need = (long) blocks * k * MicroKernel.MR;
+        int blocks = (m + mr - 1) / mr;
+        long need = (long) blocks * k * mr;
         if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·K too large: " + m + "·" + k);
         if (packedA.length < need) packedA = new float[(int) need];
         pack.set(a, aOff, lda, m, k, packedA);
@@ -225,8 +300,8 @@ public final class PanamaKernels implements Kernels {
      * contiguous, so this is a strided copy, not a gather.
      */
     private float[] packAT(float[] a, int aOff, int m, int n) {
-        int blocks = (n + MicroKernel.MR - 1) / MicroKernel.MR;
-        long need = (long) blocks * m * MicroKernel.MR;
+        int blocks = (n + mr - 1) / mr;
+        long need = (long) blocks * m * mr;
         if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·N too large: " + m + "·" + n);
         if (packedA.length < need) packedA = new float[(int) need];
         pack.setTransposed(a, aOff, m, n, packedA);
@@ -259,17 +334,19 @@ public final class PanamaKernels implements Kernels {
 
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
-        float[] xp, bias, y; // xp: x packed (ceil(M / MR), K, MR)
-        int yOff, m, n, k, colTiles, mPer;
+        float[] x, bias, y; // x: (M, K) at xOff, or packed (ceil(M / MR), K, MR) from xOff
+        int xOff, yOff, m, n, k, colTiles, mPer;
+        boolean packed;
         StoredWeight w;
 
-        void set(float[] xp, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
-            this.xp = xp; this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
+        void set(float[] x, int xOff, boolean packed, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+            this.x = x; this.xOff = xOff; this.packed = packed;
+            this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
             this.n = w.rows();
             this.k = w.cols();
             this.colTiles = (n + NC - 1) / NC;
             int chunks = mChunks(colTiles, m);
-            this.mPer = ((m + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+            this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
 
         int tiles() {
@@ -277,7 +354,7 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            xp = bias = y = null;
+            x = bias = y = null;
             w = null;
         }
 
@@ -289,8 +366,8 @@ public final class PanamaKernels implements Kernels {
             float[] initTile = sc.initTile; // (slivers · NR)
             for (int j = 0; j < slivers * nr; j++) initTile[j] = bias != null && j < nc ? bias[n0 + j] : 0f;
             float[] panel = sc.panel, tmp = sc.rowTmp;
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+            for (int pc = 0; pc < k; pc += kcMax) {
+                int kc = Math.min(kcMax, k - pc);
                 // pack W[n0 .. n0+nc, pc .. pc+kc) transposed: sliver s holds P (kc, NR) with P[c][j] = W[n0+s·NR+j][pc+c]
                 for (int r = 0; r < slivers * nr; r++) {
                     int base = (r / nr) * kc * nr + r % nr;
@@ -302,12 +379,9 @@ public final class PanamaKernels implements Kernels {
                     }
                 }
                 float[] init = pc == 0 ? initTile : null;
-                for (int i = i0; i < i1; i += MicroKernel.MR) { // the packed x block stays in L1 across the slivers
-                    int rows = Math.min(MicroKernel.MR, i1 - i), aOff = (i / MicroKernel.MR * k + pc) * MicroKernel.MR;
-                    for (int s = 0; s < slivers; s++) {
-                        block(rows, Math.min(nr, nc - s * nr), xp, aOff, panel, s * kc * nr, kc,
-                                y, yOff + i * n + n0 + s * nr, n, init, s * nr, sc);
-                    }
+                for (int i = i0; i < i1; i += mr) { // the x block stays in L1 across the slivers
+                    rowBlock(packed, x, xOff, k, k, i, i1, pc, kc, panel, nc, slivers, y, yOff + i * n + n0, n, init,
+                            sc);
                 }
             }
         }
@@ -318,20 +392,22 @@ public final class PanamaKernels implements Kernels {
      * two tiles share dx.
      */
     private final class BackwardJob implements KernelPool.TileJob {
-        float[] dyp, dx; // dyp: dy's columns [n0, n0 + n) packed (ceil(M / MR), n, MR)
-        int dxOff, m, n0, n, k, colTiles, mPer;
-        boolean accumulate;
+        float[] dy, dx; // dy: its columns [n0, n0 + n) at dyOff, row stride ldy, or packed (ceil(M / MR), n, MR)
+        int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer;
+        boolean accumulate, packed;
         StoredWeight w;
 
-        void set(float[] dyp, StoredWeight w, int n0, int n, float[] dx, int dxOff, int m, boolean accumulate) {
-            this.dyp = dyp; this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
+        void set(float[] dy, int dyOff, int ldy, boolean packed, StoredWeight w, int n0, int n, float[] dx, int dxOff,
+                 int m, boolean accumulate) {
+            this.dy = dy; this.dyOff = dyOff; this.ldy = ldy; this.packed = packed;
+            this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
             this.accumulate = accumulate;
             this.n0 = n0;
             this.n = n;
             this.k = w.cols();
             this.colTiles = (k + NC - 1) / NC;
             int chunks = mChunks(colTiles, m);
-            this.mPer = ((m + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+            this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
 
         int tiles() {
@@ -339,7 +415,7 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            dyp = dx = null;
+            dy = dx = null;
             w = null;
         }
 
@@ -349,8 +425,8 @@ public final class PanamaKernels implements Kernels {
             int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] panel = sc.panel, tmp = sc.rowTmp;
-            for (int pc = 0; pc < n; pc += KC) {
-                int kc = Math.min(KC, n - pc);
+            for (int pc = 0; pc < n; pc += kcMax) {
+                int kc = Math.min(kcMax, n - pc);
                 // pack W[pc .. pc+kc, k0 .. k0+nc): sliver s holds P (kc, NR) with P[r][j] = W[pc+r][k0+s·NR+j]
                 for (int r = 0; r < kc; r++) {
                     PanamaDequant.dequantize(vw, w, (long) (n0 + pc + r) * k + k0, nc, tmp, 0, sc.scales); // (nc)
@@ -361,12 +437,9 @@ public final class PanamaKernels implements Kernels {
                     }
                 }
                 float[] init = pc == 0 && !accumulate ? sc.zeros : null;
-                for (int i = i0; i < i1; i += MicroKernel.MR) {
-                    int rows = Math.min(MicroKernel.MR, i1 - i), aOff = (i / MicroKernel.MR * n + pc) * MicroKernel.MR;
-                    for (int s = 0; s < slivers; s++) {
-                        block(rows, Math.min(nr, nc - s * nr), dyp, aOff, panel, s * kc * nr, kc,
-                                dx, dxOff + i * k + k0 + s * nr, k, init, 0, sc);
-                    }
+                for (int i = i0; i < i1; i += mr) {
+                    rowBlock(packed, dy, dyOff, ldy, n, i, i1, pc, kc, panel, nc, slivers, dx, dxOff + i * k + k0, k,
+                            init, sc);
                 }
             }
         }
@@ -385,7 +458,7 @@ public final class PanamaKernels implements Kernels {
             this.m = m; this.n = n; this.k = k;
             this.colTiles = (k + NC - 1) / NC;
             int chunks = mChunks(colTiles, n);
-            this.nPer = ((n + chunks - 1) / chunks + MicroKernel.MR - 1) / MicroKernel.MR * MicroKernel.MR;
+            this.nPer = ((n + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
 
         int tiles() {
@@ -402,8 +475,8 @@ public final class PanamaKernels implements Kernels {
             int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
             int j0 = (tile / colTiles) * nPer, j1 = Math.min(n, j0 + nPer);
             float[] panel = sc.panel;
-            for (int pc = 0; pc < m; pc += KC) {
-                int kc = Math.min(KC, m - pc);
+            for (int pc = 0; pc < m; pc += kcMax) {
+                int kc = Math.min(kcMax, m - pc);
                 for (int r = 0; r < kc; r++) {
                     int src = xOff + (pc + r) * k + k0;
                     for (int s = 0; s < slivers; s++) {
@@ -412,8 +485,8 @@ public final class PanamaKernels implements Kernels {
                         for (int j = cols; j < nr; j++) panel[dst + j] = 0f;
                     }
                 }
-                for (int j = j0; j < j1; j += MicroKernel.MR) {
-                    int rows = Math.min(MicroKernel.MR, j1 - j), aOff = (j / MicroKernel.MR * m + pc) * MicroKernel.MR;
+                for (int j = j0; j < j1; j += mr) {
+                    int rows = Math.min(mr, j1 - j), aOff = (j / mr * m + pc) * mr;
                     for (int s = 0; s < slivers; s++) {
                         block(rows, Math.min(nr, nc - s * nr), dytp, aOff, panel, s * kc * nr, kc,
                                 dw, dwOff + j * k + k0 + s * nr, k, null, 0, sc);
@@ -566,12 +639,12 @@ public final class PanamaKernels implements Kernels {
 
         @Override
         public void run(int tile, int slot) {
-            int b1 = Math.min((m + MicroKernel.MR - 1) / MicroKernel.MR, (tile + 1) * PACK_BLOCKS);
+            int b1 = Math.min((m + mr - 1) / mr, (tile + 1) * PACK_BLOCKS);
             for (int b = tile * PACK_BLOCKS; b < b1; b++) {
                 if (transposed) {
-                    MicroKernel.packAT(a, aOff, lda, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                    MicroKernel.packAT(mr, a, aOff, lda, b * mr, m, k, ap, b * k * mr);
                 } else {
-                    MicroKernel.packA(a, aOff, lda, b * MicroKernel.MR, m, k, ap, b * k * MicroKernel.MR);
+                    MicroKernel.packA(mr, a, aOff, lda, b * mr, m, k, ap, b * k * mr);
                 }
             }
         }

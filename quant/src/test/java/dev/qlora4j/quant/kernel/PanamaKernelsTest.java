@@ -20,9 +20,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Every Panama kernel against {@link ScalarKernels}, for every weight kind and every vector width (128, 256 and
- * 512 — emulated on CPUs without AVX-512), on odd and prime shapes: M covers the fused GEMV (≤ 4), the 6-row
- * micro-kernel and its leftover rows; K and N cover partial vectors, partial slivers, partial 4-bit blocks, rows
- * starting on an odd nibble, several K panels (K > 256) and several column tiles (N, K > 128), and an N large enough
+ * 512 — emulated on CPUs without AVX-512), on odd and prime shapes: M covers the fused GEMV (≤ 4), the 5-row
+ * (128/256 bits) and 8-row (512 bits) micro-kernels, their leftover rows and row chunks (M = 70); K and N cover partial vectors, partial slivers, partial 4-bit blocks, rows
+ * starting on an odd nibble, several K panels (K > 256 below 512 bits, K > 768 at 512) and several column tiles (N, K > 128), and an N large enough
  * that {@code dY·W} runs in several passes over the rows of W.
  */
 class PanamaKernelsTest {
@@ -30,7 +30,7 @@ class PanamaKernelsTest {
     /** {M, K, N}. */
     static final int[][] SHAPES = {
             {1, 13, 13}, {2, 67, 131}, {3, 131, 67}, {4, 192, 130}, {1, 64, 7}, {5, 13, 67}, {7, 131, 131},
-            {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33},
+            {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33}, {17, 16, 40}, {70, 67, 131}, {9, 1000, 40}, {10, 40, 1000},
             {7, 13, 2 * PanamaKernels.BWD_N_BLOCK + 77}, // dY·W in passes over W's rows (LM-head-like N)
     };
     static final int[] WIDTHS = {128, 256, 512};
@@ -111,14 +111,14 @@ class PanamaKernelsTest {
         }
     }
 
-    /** dW = dyᵀ·x: M is the reduction (several KC panels when > 256), N the rows of dW, K its columns. */
+    /** dW = dyᵀ·x: M is the reduction (several panels when > 256 (below 512 bits) or > 768), N the rows of dW, K its columns. */
     @ParameterizedTest(name = "{0} bits")
     @ValueSource(ints = {128, 256, 512})
     void weightGradMatchesScalar(int bits) {
         PanamaKernels fast = new PanamaKernels(bits, pool);
         Random rnd = new Random(23L + bits);
         int[][] shapes = {{1, 13, 13}, {2, 67, 131}, {7, 131, 67}, {5, 16, 5}, {33, 67, 257}, {300, 140, 13},
-                {517, 270, 12}, {64, 33, 401}};
+                {517, 270, 12}, {64, 33, 401}, {800, 20, 9}};
         for (int[] shape : shapes) {
             int m = shape[0], k = shape[1], n = shape[2];
             int dyOff = 3, xOff = 2, dwOff = 5;
