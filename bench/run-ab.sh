@@ -2,7 +2,8 @@
 # A/B of the decode GEMV: the working tree's quant kernels against those of an older revision, alternated in one JVM
 # (the shared host's bandwidth drifts too much for separate runs to compare). Prints one line per config.
 #   bench/run-ab.sh OLD_REV [FORMAT:K:N:THREADS:COLD ...]   (default configs: NF4_DQ and F32 at 768x3072, 3072x768)
-#   A config FORMAT:K:N:THREADS:M:fwd|bwd (e.g. F32:3072:768:2:1024:fwd) times the GEMM of GemmBench instead.
+#   A config FORMAT:K:N:THREADS:M:fwd|bwd (e.g. F32:3072:768:2:1024:fwd) times the GEMM of GemmBench instead;
+#   FORMAT may be OLD_FMT/NEW_FMT (e.g. F32/NF4_DQ) to run a different format on each side.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/scripts/find-jdk.sh"

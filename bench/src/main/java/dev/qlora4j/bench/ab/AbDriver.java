@@ -18,7 +18,8 @@ import java.util.List;
  *     OLD_QUANT_CLASSES NEW_QUANT_CLASSES BENCH_CLASSES FORMAT:K:N:THREADS:COLD ...</pre>
  * e.g. {@code NF4_DQ:768:3072:2:true} (formats as in {@code GemvBench}); {@code FORMAT:K:N:THREADS:M:fwd|bwd}, e.g.
  * {@code F32:3072:768:2:1024:fwd}, times the GEMM of {@code GemmBench} instead. {@code bench/run-ab.sh} builds both
- * sides.
+ * sides. {@code F32/NF4_DQ:...} runs the first format on the old side and the second on the new: with one build on
+ * both sides, that compares two formats alternated in one JVM.
  */
 public final class AbDriver {
 
@@ -47,17 +48,22 @@ public final class AbDriver {
             String[] f = a[c].split(":");
             boolean isGemm = f.length == 6;
             Method[] side = isGemm ? gemm : run;
+            String[] formats = f[0].split("/"); // OLD/NEW: the old side runs the first format, the new side the second
             Object[] args = isGemm
-                    ? new Object[] {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                    ? new Object[] {formats[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
                             Integer.parseInt(f[4]), "bwd".equals(f[5]), 500_000_000L}
-                    : new Object[] {f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
+                    : new Object[] {formats[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), Integer.parseInt(f[3]),
                             Boolean.parseBoolean(f[4]), 300_000_000L};
-            for (int w = 0; w < 2; w++) for (Method m : side) m.invoke(null, args); // warm-up: build weights, compile
+            Object[][] sideArgs = {args, args.clone()}; // (old, new) arguments
+            sideArgs[1][0] = formats[formats.length - 1];
+            for (int w = 0; w < 2; w++) { // warm-up: build weights, compile
+                for (int v = 0; v < 2; v++) side[v].invoke(null, sideArgs[v]);
+            }
             double[][] r = new double[2][rounds]; // (old/new, rounds) GFLOP/s
             for (int i = 0; i < rounds; i++) {
                 for (int s = 0; s < 2; s++) {
                     int v = i % 2 == 0 ? s : 1 - s;
-                    r[v][i] = (double) side[v].invoke(null, args);
+                    r[v][i] = (double) side[v].invoke(null, sideArgs[v]);
                 }
             }
             double[] ratio = new double[rounds];
