@@ -123,7 +123,7 @@ public final class DecoderModel {
         ws.attention.setDropout(pa, pa > 0f ? dropout.key(Dropout.ATTN, l) : 0L);
         try {
             ws.attention.run(KernelPool.shared(), kernels, ws.qkv[s], layout, cache.k[l], cache.v[l], ws.att[s],
-                    ws.lse[s], slopes, b, n, pos0, cache.maxT, nh, hs);
+                    ws.saveForBackward ? ws.lse[s] : null, slopes, b, n, pos0, cache.maxT, nh, hs); // null: inference
         } finally {
             ws.attention.setDropout(0f, 0L);
         }

@@ -6,9 +6,15 @@ import dev.qlora4j.quant.kernel.ScalarKernels;
 /**
  * Causal multi-head self-attention over a KV cache, fp32. New tokens at positions {@code [pos0, pos0 + n)} attend
  * to every cached position {@code ≤} their own. Scores are {@code q·k / √HS} (+ {@code slope_h · j} with ALiBi),
- * softmax in fp32 ({@link Kernels#rowMax}, {@link Kernels#expInPlace}: FastExp within 2e-7 of exp). Saves the
- * log-sum-exp of every (query, head) row so a backward pass can recompute the probabilities instead of storing the
- * (T, T) matrices.
+ * softmax in fp32. Saves the log-sum-exp of every (query, head) row so a backward pass can recompute the
+ * probabilities instead of storing the (T, T) matrices.
+ *
+ * <p>Inference ({@code lse == null}) runs the softmax on the kernels ({@link Kernels#rowMax},
+ * {@link Kernels#expInPlace}: FastExp, within 2e-7 of exp, vectorized). Training ({@code lse} saved) uses
+ * {@link Math#exp}, the exp {@link AttentionBackward} recomputes the probabilities with. With FastExp in the
+ * forward, `./qlora demo` trained to 1–12/100 exact match in four runs (default, --lr 5e-3, --steps 1600, 256-bit
+ * kernels); with Math.exp, to 69–76/100 in three (bench/RESULTS.md, session 9). Why so small a difference moves
+ * the trajectory that much is not understood yet.
  */
 public final class Attention {
     private Attention() {
@@ -84,11 +90,27 @@ public final class Attention {
             int q = qkvOff + (bi * n + t) * 3 * c + layout.q(h, hs, c);
             int len = pos0 + t + 1;
             k.dotRows(qkv, q, cacheK, kvBase, hs, hs, len, scale, scores, 0);
-            if (slope != 0f) {
-                for (int j = 0; j < len; j++) scores[j] += slope * j;
+            float max, sum;
+            if (lse != null) { // a backward will follow: exp as AttentionBackward recomputes it (see the class doc)
+                max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < len; j++) {
+                    float sj = scores[j] + slope * j;
+                    scores[j] = sj;
+                    if (sj > max) max = sj;
+                }
+                sum = 0f;
+                for (int j = 0; j < len; j++) {
+                    float e = (float) Math.exp(scores[j] - max);
+                    scores[j] = e;
+                    sum += e;
+                }
+            } else {
+                if (slope != 0f) {
+                    for (int j = 0; j < len; j++) scores[j] += slope * j;
+                }
+                max = k.rowMax(scores, 0, len);
+                sum = (float) k.expInPlace(scores, 0, len, max); // scores → exp(score - max)
             }
-            float max = k.rowMax(scores, 0, len);
-            float sum = (float) k.expInPlace(scores, 0, len, max); // scores → exp(score - max)
             float inv = 1f / sum;
             for (int j = 0; j < len; j++) scores[j] *= inv;
             if (dropP > 0f) {
