@@ -33,20 +33,9 @@ class MicroKernelTest {
                     MicroKernel.reference(mr, nr, ap, aOff, p, pOff, kc, want, cOff, ldc, init, initOff);
                     float[] got = c.clone();
                     MicroKernel.kernel(vw, mr, ap, aOff, p, pOff, kc, got, cOff, ldc, init, initOff);
-                    for (int i = 0; i < c.length; i++) {
-                        int row = (i - cOff) / ldc, col = (i - cOff) % ldc;
-                        boolean inBlock = i >= cOff && row < mr && col < nr;
-                        String what = "mr " + mr + " kc " + kc + " init " + withInit + " at C[" + row + "][" + col + "]";
-                        if (!inBlock) {
-                            assertEquals(c[i], got[i], 0f, what + " outside the block changed");
-                            continue;
-                        }
-                        double terms = withInit ? Math.abs(init[initOff + col]) : Math.abs(c[i]);
-                        for (int k = 0; k < kc; k++) {
-                            terms += Math.abs((double) ap[aOff + k * mr + row] * p[pOff + k * nr + col]);
-                        }
-                        PanamaKernelsTest.check(want[i], got[i], terms, () -> what);
-                    }
+                    int m = mr;
+                    assertBlock("mr " + mr + " kc " + kc + " init " + withInit, c, want, got, cOff, ldc, mr, nr,
+                            init, initOff, (row, col, k) -> ap[aOff + k * m + row] * p[pOff + k * nr + col], kc);
                 }
             }
         }
@@ -69,21 +58,33 @@ class MicroKernelTest {
                 MicroKernel.referenceUnpacked(nr, a, aOff, lda, p, pOff, kc, want, cOff, ldc, init, initOff);
                 float[] got = c.clone();
                 MicroKernel.kernel8x2u(vw, a, aOff, lda, p, pOff, kc, got, cOff, ldc, init, initOff);
-                for (int i = 0; i < c.length; i++) {
-                    int row = (i - cOff) / ldc, col = (i - cOff) % ldc;
-                    boolean inBlock = i >= cOff && row < mr && col < nr;
-                    String what = "unpacked kc " + kc + " init " + withInit + " at C[" + row + "][" + col + "]";
-                    if (!inBlock) {
-                        assertEquals(c[i], got[i], 0f, what + " outside the block changed");
-                        continue;
-                    }
-                    double terms = withInit ? Math.abs(init[initOff + col]) : Math.abs(c[i]);
-                    for (int k = 0; k < kc; k++) {
-                        terms += Math.abs((double) a[aOff + row * lda + k] * p[pOff + k * nr + col]);
-                    }
-                    PanamaKernelsTest.check(want[i], got[i], terms, () -> what);
-                }
+                assertBlock("unpacked kc " + kc + " init " + withInit, c, want, got, cOff, ldc, mr, nr, init, initOff,
+                        (row, col, k) -> a[aOff + row * lda + k] * p[pOff + k * nr + col], kc);
             }
+        }
+    }
+
+    /** One product {@code A[row][k] · P[k][col]} of the block, as the test's layout stores it. */
+    private interface Product {
+        double at(int row, int col, int k);
+    }
+
+    /**
+     * {@code got} against the scalar {@code want} inside the (mr, nr) block of C at {@code cOff} (tolerance scaled by
+     * the sum of |terms|: the start value and the kc products), and bit-equal to {@code before} outside it.
+     */
+    private static void assertBlock(String label, float[] before, float[] want, float[] got, int cOff, int ldc, int mr,
+                                    int nr, float[] init, int initOff, Product product, int kc) {
+        for (int i = 0; i < before.length; i++) {
+            int row = (i - cOff) / ldc, col = (i - cOff) % ldc;
+            String what = label + " at C[" + row + "][" + col + "]";
+            if (!(i >= cOff && row < mr && col < nr)) {
+                assertEquals(before[i], got[i], 0f, what + " outside the block changed");
+                continue;
+            }
+            double terms = init != null ? Math.abs(init[initOff + col]) : Math.abs(before[i]);
+            for (int k = 0; k < kc; k++) terms += Math.abs(product.at(row, col, k));
+            PanamaKernelsTest.check(want[i], got[i], terms, () -> what);
         }
     }
 
