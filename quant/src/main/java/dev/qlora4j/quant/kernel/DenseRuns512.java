@@ -75,6 +75,64 @@ final class DenseRuns512 {
         }
     }
 
+    /** F32 rows in four runs: see {@link PanamaDot#denseQuads}; {@code partial} is {@code (4 · rows, 16)}. */
+    static void f32Quads(DenseWeight d, int rowA, int gap, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+        long g = (long) gap * k * 4, p = (long) rowA * k * 4, end = p + (long) rows * k * 4;
+        for (; p < end; p += 8L * L) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + j), x1 = FloatVector.fromArray(F, x, xOff + j + L);
+            a0 = FloatVector.fromMemorySegment(F, seg, p, VectorWidth.LE).fma(x0, a0);
+            a1 = FloatVector.fromMemorySegment(F, seg, p + 4L * L, VectorWidth.LE).fma(x1, a1);
+            b0 = FloatVector.fromMemorySegment(F, seg, p + g, VectorWidth.LE).fma(x0, b0);
+            b1 = FloatVector.fromMemorySegment(F, seg, p + g + 4L * L, VectorWidth.LE).fma(x1, b1);
+            c0 = FloatVector.fromMemorySegment(F, seg, p + 2 * g, VectorWidth.LE).fma(x0, c0);
+            c1 = FloatVector.fromMemorySegment(F, seg, p + 2 * g + 4L * L, VectorWidth.LE).fma(x1, c1);
+            e0 = FloatVector.fromMemorySegment(F, seg, p + 3 * g, VectorWidth.LE).fma(x0, e0);
+            e1 = FloatVector.fromMemorySegment(F, seg, p + 3 * g + 4L * L, VectorWidth.LE).fma(x1, e1);
+            j += 2 * L;
+            if (j == k) { // the end of a row in all four runs
+                a0.add(a1).intoArray(partial, o);
+                b0.add(b1).intoArray(partial, o + L);
+                c0.add(c1).intoArray(partial, o + 2 * L);
+                e0.add(e1).intoArray(partial, o + 3 * L);
+                o += 4 * L;
+                j = 0;
+                a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = FloatVector.zero(F);
+            }
+        }
+    }
+
+    /** BF16 rows in four runs: see {@link PanamaDot#denseQuads}; {@code partial} is {@code (4 · rows, 16)}. */
+    static void bf16Quads(DenseWeight d, int rowA, int gap, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+        long g = (long) gap * k * 2, p = (long) rowA * k * 2, end = p + (long) rows * k * 2;
+        for (; p < end; p += 4L * L) {
+            FloatVector x0 = FloatVector.fromArray(F, x, xOff + j), x1 = FloatVector.fromArray(F, x, xOff + j + L);
+            a0 = widen(seg, p).fma(x0, a0);
+            a1 = widen(seg, p + 2L * L).fma(x1, a1);
+            b0 = widen(seg, p + g).fma(x0, b0);
+            b1 = widen(seg, p + g + 2L * L).fma(x1, b1);
+            c0 = widen(seg, p + 2 * g).fma(x0, c0);
+            c1 = widen(seg, p + 2 * g + 2L * L).fma(x1, c1);
+            e0 = widen(seg, p + 3 * g).fma(x0, e0);
+            e1 = widen(seg, p + 3 * g + 2L * L).fma(x1, e1);
+            j += 2 * L;
+            if (j == k) { // the end of a row in all four runs
+                a0.add(a1).intoArray(partial, o);
+                b0.add(b1).intoArray(partial, o + L);
+                c0.add(c1).intoArray(partial, o + 2 * L);
+                e0.add(e1).intoArray(partial, o + 3 * L);
+                o += 4 * L;
+                j = 0;
+                a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = FloatVector.zero(F);
+            }
+        }
+    }
+
     /** 16 BF16 values at {@code byteOff} as floats ({@link VectorWidth#bf16} at 512 bits). */
     private static FloatVector widen(MemorySegment seg, long byteOff) {
         return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, VectorWidth.LE)

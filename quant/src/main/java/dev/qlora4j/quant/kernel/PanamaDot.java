@@ -124,6 +124,74 @@ final class PanamaDot {
         }
     }
 
+    /**
+     * F32 or BF16 rows in four runs of {@code rows} rows, {@code gap} rows apart: row {@code rowA + u·gap + r} · x
+     * into {@code out[outOff + 4r + u]} for {@code u < 4}, {@code r < rows} ({@code gap >= rows}). Per row the same
+     * products, accumulator chains and lane sum as {@link #f32} / {@link #bf16} (bit-identical outputs), as
+     * {@link #denseRuns} does for two runs.
+     *
+     * <p>Why four: each run is its own sequential stream, and on the Zen 5 box W streamed from DRAM faster with four
+     * per thread than with two (alternated in one JVM, 2 threads: F32 3072→768 1.41–1.46×, 768→3072 1.03–1.12×;
+     * bench/RESULTS.md, session 10) — more streams keep more of the hardware prefetchers' lines in flight.
+     *
+     * @param partial {@code (4 · rows, lanes)} scratch: the accumulator sum of row {@code rowA + u·gap + r} at
+     *                {@code (4r + u) · lanes}
+     * @param out     {@code (4 · rows)} at {@code outOff}
+     */
+    static void denseQuads(VectorWidth vw, DenseWeight d, int rowA, int gap, int rows, float[] x, int xOff,
+                           float[] partial, float[] out, int outOff) {
+        boolean bf16 = d.format() == WeightFormat.BF16;
+        if (vw.bits() == 512) { // constant species: see DenseRuns512 for why
+            if (bf16) DenseRuns512.bf16Quads(d, rowA, gap, rows, x, xOff, partial);
+            else DenseRuns512.f32Quads(d, rowA, gap, rows, x, xOff, partial);
+        } else {
+            quadRuns(vw, d, bf16, rowA, gap, rows, x, xOff, partial);
+        }
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length();
+        for (int i = 0; i < 4 * rows; i += 2) {
+            vw.sum2(FloatVector.fromArray(s, partial, i * l), FloatVector.fromArray(s, partial, (i + 1) * l), out,
+                    outOff + i);
+        }
+    }
+
+    /** {@link #denseQuads}' loop at any width: each row's accumulator sum into {@code partial}. */
+    private static void quadRuns(VectorWidth vw, DenseWeight d, boolean bf16, int rowA, int gap, int rows, float[] x,
+                                 int xOff, float[] partial) {
+        VectorSpecies<Float> s = vw.f();
+        int l = s.length(), k = d.cols(), j = 0, o = 0, bytes = bf16 ? 2 : 4;
+        MemorySegment seg = d.data();
+        FloatVector a0 = FloatVector.zero(s), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+        long g = (long) gap * k * bytes, p = (long) rowA * k * bytes, end = p + (long) rows * k * bytes;
+        long half = (long) l * bytes; // bytes of one vector of weights
+        for (; p < end; p += 2 * half) {
+            FloatVector x0 = FloatVector.fromArray(s, x, xOff + j), x1 = FloatVector.fromArray(s, x, xOff + j + l);
+            a0 = load(vw, seg, p, bf16).fma(x0, a0);
+            a1 = load(vw, seg, p + half, bf16).fma(x1, a1);
+            b0 = load(vw, seg, p + g, bf16).fma(x0, b0);
+            b1 = load(vw, seg, p + g + half, bf16).fma(x1, b1);
+            c0 = load(vw, seg, p + 2 * g, bf16).fma(x0, c0);
+            c1 = load(vw, seg, p + 2 * g + half, bf16).fma(x1, c1);
+            e0 = load(vw, seg, p + 3 * g, bf16).fma(x0, e0);
+            e1 = load(vw, seg, p + 3 * g + half, bf16).fma(x1, e1);
+            j += 2 * l;
+            if (j == k) { // the end of a row in all four runs
+                a0.add(a1).intoArray(partial, o);
+                b0.add(b1).intoArray(partial, o + l);
+                c0.add(c1).intoArray(partial, o + 2 * l);
+                e0.add(e1).intoArray(partial, o + 3 * l);
+                o += 4 * l;
+                j = 0;
+                a0 = a1 = b0 = b1 = c0 = c1 = e0 = e1 = FloatVector.zero(s);
+            }
+        }
+    }
+
+    /** One vector of F32 or BF16 weights at {@code byteOff}, as floats. */
+    private static FloatVector load(VectorWidth vw, MemorySegment seg, long byteOff, boolean bf16) {
+        return bf16 ? vw.bf16(seg, byteOff) : FloatVector.fromMemorySegment(vw.f(), seg, byteOff, VectorWidth.LE);
+    }
+
     /** {@link #denseRuns}' loop for F32 rows: each row's accumulator sum into {@code partial}. */
     private static void f32Runs(VectorWidth vw, DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff,
                                 float[] partial) {

@@ -573,8 +573,16 @@ public final class PanamaKernels implements Kernels {
             }
             if (m == 1 && xd == null && PanamaDot.densePairs(vw, w)) {
                 DenseWeight d = (DenseWeight) w;
-                float[] runs = sc.runs; // (tileRows) pairs of outputs: row j + i, row j + half + i
-                int half = (j1 - j) / 2;
+                float[] runs = sc.runs; // (tileRows) outputs in run order, see below
+                int quarter = (j1 - j) / 4;
+                if (quarter > 0) { // rows j + u·quarter + i, u < 4: four sequential streams (see denseQuads)
+                    PanamaDot.denseQuads(vw, d, j, quarter, quarter, x, xOff, sc.runPartials, runs, 0);
+                    for (int i = 0; i < quarter; i++) {
+                        for (int u = 0; u < 4; u++) store(j + u * quarter + i, runs[4 * i + u]);
+                    }
+                    j += 4 * quarter;
+                }
+                int half = (j1 - j) / 2; // at most three rows are left: a pair, then a lone row below
                 if (half > 0) { // rows j + i and j + half + i: two sequential streams, each walked by one flat loop
                     PanamaDot.denseRuns(vw, d, j, j + half, half, x, xOff, sc.runPartials, runs, 0);
                     for (int i = 0; i < half; i++) {

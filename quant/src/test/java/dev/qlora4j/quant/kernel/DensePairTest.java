@@ -13,7 +13,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The paired dense GEMV rows ({@link PanamaDot#denseRuns}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
  * on F32/BF16 weights) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
- * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, and the whole GEMV
+ * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, the four-run rows
+ * ({@link PanamaDot#denseQuads}) bit for bit against the one-row kernels, and the whole GEMV
  * against {@link ScalarKernels} within fp32 reassociation — at every vector width.
  */
 class DensePairTest {
@@ -78,6 +79,36 @@ class DensePairTest {
                     PanamaKernelsTest.check(want[j], got[j], abs, () -> kind + " " + k + "x" + n + " row " + jj);
                     assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(got[j]),
                             kind + " " + k + "x" + n + " row " + j + ": the GEMV equals the one-row kernel");
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} bits")
+    @ValueSource(ints = {128, 256, 512})
+    void quadRunsEqualOneRowKernels(int bits) {
+        VectorWidth vw = VectorWidth.of(bits);
+        Random rnd = new Random(29 + bits);
+        int[][] shapes = {{64, 9}, {768, 67}, {32, 4}, {3072, 21}}; // {K, N}
+        for (Kind kind : new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16}) {
+            for (int[] s : shapes) {
+                int k = s[0], n = s[1];
+                DenseWeight w = (DenseWeight) TestWeights.random(kind, n, k, 64, rnd);
+                float[] x = TestWeights.randomArray(2 + k, rnd);
+                for (int rows = 1; 4 * rows <= n; rows += 2) {
+                    for (int gap = rows; 3 * gap + rows <= n; gap += Math.max(1, n / 5)) {
+                        int rowA = n - 3 * gap - rows; // the last rows of W: a stream that ends at W's end
+                        float[] out = new float[1 + 4 * rows];
+                        PanamaDot.denseQuads(vw, w, rowA, gap, rows, x, 2, new float[4 * rows * 16], out, 1);
+                        for (int r = 0; r < rows; r++) {
+                            for (int u = 0; u < 4; u++) {
+                                int row = rowA + u * gap + r;
+                                assertEquals(Float.floatToRawIntBits(oneRow(vw, w, row, x)),
+                                        Float.floatToRawIntBits(out[1 + 4 * r + u]),
+                                        kind + " " + k + "x" + n + " rows " + rows + " gap " + gap + ", row " + row);
+                            }
+                        }
+                    }
                 }
             }
         }
