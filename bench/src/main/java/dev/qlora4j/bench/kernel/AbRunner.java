@@ -10,7 +10,7 @@ import java.util.Map;
 /**
  * One side of an A/B comparison of kernel builds ({@link dev.qlora4j.bench.ab.AbDriver}): loaded once per build
  * in its own class loader, it runs the decode GEMV {@code y = x·Wᵀ + b} (M = 1) exactly as {@link GemvBench} does,
- * with the same weights, the same fast-vs-scalar check and the same "cold" cycling through 64 MiB of copies of W, or
+ * with the same weights, the same fast-vs-scalar check and the same "cold" cycling through 256 MiB of copies of W, or
  * ({@link #runGemm}) the forward or {@code dY·W} GEMM as {@link GemmBench} does.
  */
 public final class AbRunner {
@@ -36,7 +36,7 @@ public final class AbRunner {
             Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(
                     jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), new KernelPool(t)));
             StoredWeight first = BenchWeights.random(format, n, k, 42);
-            int copies = cold ? (int) Math.max(2, (64L << 20) / first.storedBytes() + 1) : 1;
+            int copies = cold ? (int) Math.max(2, BenchWeights.COLD_BYTES / first.storedBytes() + 1) : 1;
             StoredWeight[] ws = new StoredWeight[copies];
             ws[0] = first;
             for (int i = 1; i < copies; i++) ws[i] = BenchWeights.random(format, n, k, 42 + i);

@@ -22,7 +22,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Decode GEMV, M = 1: {@code y = x·Wᵀ + b} with the fused dequantize-and-dot. {@code cold = true} cycles through
- * enough copies of W (≥ 64 MiB stored) that every call streams W from DRAM, as decoding a whole model does;
+ * enough copies of W (≥ 256 MiB stored, {@link BenchWeights#COLD_BYTES}) that every call streams W from DRAM, as decoding a whole model does;
  * {@code cold = false} reuses one W that stays in cache. Scores: calls/µs (primary), {@code weightBytes} = GB/s of
  * stored weight read, {@code flops} = GFLOP/s.
  */
@@ -70,7 +70,7 @@ public class GemvBench {
                 : new PanamaKernels(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(),
                 new KernelPool(threads));
         StoredWeight first = BenchWeights.random(format, n, k, 42);
-        int copies = cold ? (int) Math.max(2, (64L << 20) / first.storedBytes() + 1) : 1;
+        int copies = cold ? (int) Math.max(2, BenchWeights.COLD_BYTES / first.storedBytes() + 1) : 1;
         ws = new StoredWeight[copies];
         ws[0] = first;
         for (int i = 1; i < copies; i++) ws[i] = BenchWeights.random(format, n, k, 42 + i);
