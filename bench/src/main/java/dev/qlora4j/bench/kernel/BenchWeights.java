@@ -35,15 +35,15 @@ final class BenchWeights {
     }
 
     /**
-     * @param format F32, F16, BF16, NF4, NF4_DQ, FP4, FP4_DQ, INT8_BLOCKWISE, INT8_BLOCKWISE_DQ, INT8_ROWWISE
-     */
-    /**
      * Stored bytes a "cold" benchmark cycles through, so that every call streams W from DRAM: 256 MiB by default,
      * 8× the 32 MB L3 of the machines this was measured on (AMD's L3 is a victim cache that can keep part of a set
      * only twice its size; bench/RESULTS.md, session 11, has the fp32 GEMV at 64 and 256 MiB). {@code -Dbench.coldMiB=N}.
      */
     static final long COLD_BYTES = Long.getLong("bench.coldMiB", 256) << 20;
 
+    /**
+     * @param format F32, F16, BF16, NF4, NF4_DQ, FP4, FP4_DQ, INT8_BLOCKWISE, INT8_BLOCKWISE_DQ, INT8_ROWWISE
+     */
     static StoredWeight random(String format, int rows, int cols, long seed) {
         Random rnd = new Random(seed);
         Arena arena = Arena.ofAuto();
