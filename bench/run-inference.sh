@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end inference benchmark (issue 3): GPT-2 124M-shaped random model, prompt processing of 512 tokens and
-# decode of 128, for F32, BF16, INT8 (LLM.int8) and NF4+DQ, each in its own JVM so peak RSS is per format; then the
+# End-to-end inference benchmark (issue 3): GPT-2 124M-shaped random model, llama-bench style: prompt processing of
+# 512 tokens (pp512) and decode of 128 from an empty cache (tg128), plus decode of 128 right after the prompt,
+# for F32, BF16, INT8 (LLM.int8) and NF4+DQ, each in its own JVM so peak RSS is per format; then the
 # PyTorch peer (fp32) when Debian's python3-torch is installed. Prints one JSON line per run.
 #   bench/run-inference.sh [repeats=3] [models-dir=/tmp/qlora-bench]
 # MODES="mmap no-mmap" runs each format both ways, one after the other (--no-mmap: weights copied to private memory

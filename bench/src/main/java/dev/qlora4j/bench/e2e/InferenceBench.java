@@ -15,8 +15,12 @@ import java.util.SplittableRandom;
 
 /**
  * End-to-end inference benchmark, llama-bench style: prompt processing of P tokens (one forward pass over the whole
- * prompt, logits of the last position only) and decode of D tokens one at a time with the KV cache (logits every
- * step); prints one JSON line with medians over the repeats and the peak RSS of this process.
+ * prompt, logits of the last position only; llama-bench {@code pp512}) and decode of D tokens one at a time with the
+ * KV cache, logits every step, <b>starting from an empty cache</b> (llama-bench {@code tg128}: its generation test
+ * runs with {@code n_prompt = 0}, so it decodes at contexts 0..D-1). A third figure decodes the same D tokens right
+ * after the P-token prompt (contexts P..P+D-1), where reading the K/V cache costs more. Prints one JSON line with
+ * medians over the repeats and the peak RSS of this process; each decode figure comes with its memory-bandwidth
+ * bound ({@link DecodeBound}) at its mean context.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
  *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]
@@ -53,35 +57,47 @@ public final class InferenceBench {
             Workspace pp = new Workspace(m.spec(), 1, prompt, prompt + decode, false, 1);
             Workspace one = new Workspace(m.spec(), 1, 1, prompt + decode, false, 1);
             float[] logits = new float[v];
-            double[] ppTps = new double[repeats], tgTps = new double[repeats];
+            double[] ppTps = new double[repeats], tgTps = new double[repeats], ctxTps = new double[repeats];
             for (int r = -1; r < repeats; r++) { // r = -1 warms up
-                cache.clear();
+                cache.clear(); // pp: the prompt in one forward pass
                 long t0 = System.nanoTime();
                 m.forward(ids, 0, 1, prompt, 0, cache, pp);
                 m.logits(pp, prompt - 1, 1, logits, 0);
                 long t1 = System.nanoTime();
-                for (int i = 0; i < decode; i++) {
+                for (int i = 0; i < decode; i++) { // decode after the prompt: contexts prompt .. prompt + decode - 1
                     m.forward(ids, prompt + i, 1, 1, prompt + i, cache, one);
                     m.logits(one, 0, 1, logits, 0);
                 }
                 long t2 = System.nanoTime();
+                cache.clear(); // tg: decode from an empty cache, as llama-bench's tg test
+                for (int i = 0; i < decode; i++) {
+                    m.forward(ids, prompt + i, 1, 1, i, cache, one);
+                    m.logits(one, 0, 1, logits, 0);
+                }
+                long t3 = System.nanoTime();
                 if (r >= 0) {
                     ppTps[r] = prompt / ((t1 - t0) / 1e9);
-                    tgTps[r] = decode / ((t2 - t1) / 1e9);
+                    ctxTps[r] = decode / ((t2 - t1) / 1e9);
+                    tgTps[r] = decode / ((t3 - t2) / 1e9);
                 }
             }
             Arrays.sort(ppTps);
             Arrays.sort(tgTps);
+            Arrays.sort(ctxTps);
             var w = m.weights().blocks()[0].qkv().weight();
             double rss = PeakRss.mib(); // before the bound's 1 GiB read buffer
-            long bytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
-            double bw = DecodeBound.readBandwidth(KernelPool.shared()), boundTps = bw / bytes;
+            long bytes = DecodeBound.bytesPerToken(m, (decode - 1) / 2.0);
+            long ctxBytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
+            double bw = DecodeBound.readBandwidth(KernelPool.shared());
+            double tg = tgTps[repeats / 2], ctx = ctxTps[repeats / 2];
             System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"mmap\":%b,\"threads\":%d,"
-                            + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,\"read_gb_s\":%.1f,"
-                            + "\"bound_tok_s\":%.1f,\"of_bound\":%.2f,\"peak_rss_mib\":%.0f}%n",
-                    dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), !noMmap, KernelPool.shared().threads(), prompt,
-                    ppTps[repeats / 2], decode, tgTps[repeats / 2], bytes / 1e6, bw / 1e9, boundTps, tgTps[repeats / 2] / boundTps,
-                    rss);
+                            + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,"
+                            + "\"read_gb_s\":%.1f,\"bound_tok_s\":%.1f,\"of_bound\":%.2f,"
+                            + "\"tg_after_prompt_tok_s\":%.1f,\"after_prompt_mb_per_token\":%.1f,\"after_prompt_of_bound\":%.2f,"
+                            + "\"peak_rss_mib\":%.0f}%n",
+                    dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), !noMmap,
+                    KernelPool.shared().threads(), prompt, ppTps[repeats / 2], decode, tg, bytes / 1e6, bw / 1e9,
+                    bw / bytes, tg / (bw / bytes), ctx, ctxBytes / 1e6, ctx / (bw / ctxBytes), rss);
         }
     }
 }

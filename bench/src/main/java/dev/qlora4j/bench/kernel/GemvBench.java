@@ -46,7 +46,7 @@ public class GemvBench {
     @Param({"2"})
     public int threads;
 
-    @Param({"panama"})
+    @Param({"panama"}) // panama (the preferred width), panama256, scalar
     public String kernel;
 
     Kernels kernels;
@@ -67,8 +67,8 @@ public class GemvBench {
         String[] kn = shape.split("x");
         int k = Integer.parseInt(kn[0]), n = Integer.parseInt(kn[1]);
         kernels = kernel.equals("scalar") ? new ScalarKernels()
-                : new PanamaKernels(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(),
-                new KernelPool(threads));
+                : new PanamaKernels(kernel.equals("panama256") ? 256
+                : jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), new KernelPool(threads));
         StoredWeight first = BenchWeights.random(format, n, k, 42);
         int copies = cold ? (int) Math.max(2, BenchWeights.COLD_BYTES / first.storedBytes() + 1) : 1;
         ws = new StoredWeight[copies];

@@ -87,17 +87,31 @@ final class Attention512 {
         a7.intoArray(acc, accOff + 7 * L);
     }
 
-    /** {@code out[outOff + i] = scale · Σ lanes of acc[16i, +16)} for i < 16, by the butterfly of the class comment. */
+    /**
+     * {@code out[outOff + i] = scale · Σ lanes of acc[16i, +16)} for i < 16, by the butterfly of the class comment, in
+     * two methods: all four levels in one exceeded C2's node budget on JDK 25 (NodeCountInliningCutoff), so the last
+     * two {@code fold}s were called out of line with boxed vectors (JFR, session 11: 5% of decode samples).
+     */
     private static void butterfly(float[] acc, float scale, float[] out, int outOff) {
+        butterflyHigh(acc);
+        butterflyLow(acc, scale, out, outOff);
+    }
+
+    /** Levels 8 and 4: {@code acc[16i, +16) ← v_i} for i < 4 (v_i holds key i + 4·bit2(lane) + 8·bit3(lane)). */
+    private static void butterflyHigh(float[] acc) {
         // level 8: u_i holds key i (lanes 0-7) and key i + 8 (lanes 8-15)
         FloatVector u0 = fold(acc, 0, 8, M8, S8), u1 = fold(acc, 1, 9, M8, S8), u2 = fold(acc, 2, 10, M8, S8),
                 u3 = fold(acc, 3, 11, M8, S8), u4 = fold(acc, 4, 12, M8, S8), u5 = fold(acc, 5, 13, M8, S8),
                 u6 = fold(acc, 6, 14, M8, S8), u7 = fold(acc, 7, 15, M8, S8);
-        // level 4: v_i holds key i + 4·bit2(lane) + 8·bit3(lane)
-        FloatVector v0 = fold(u0, u4, M4, S4), v1 = fold(u1, u5, M4, S4), v2 = fold(u2, u6, M4, S4),
-                v3 = fold(u3, u7, M4, S4);
-        // level 2, then 1: lane l holds key l
-        FloatVector w0 = fold(v0, v2, M2, S2), w1 = fold(v1, v3, M2, S2);
+        fold(u0, u4, M4, S4).intoArray(acc, 0);
+        fold(u1, u5, M4, S4).intoArray(acc, L);
+        fold(u2, u6, M4, S4).intoArray(acc, 2 * L);
+        fold(u3, u7, M4, S4).intoArray(acc, 3 * L);
+    }
+
+    /** Levels 2 and 1 over {@code acc[0, 64)} as {@link #butterflyHigh} leaves it: lane l holds key l. */
+    private static void butterflyLow(float[] acc, float scale, float[] out, int outOff) {
+        FloatVector w0 = fold(acc, 0, 2, M2, S2), w1 = fold(acc, 1, 3, M2, S2);
         fold(w0, w1, M1, S1).mul(scale).intoArray(out, outOff);
     }
 

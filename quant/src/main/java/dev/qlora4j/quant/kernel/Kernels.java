@@ -62,6 +62,33 @@ public interface Kernels {
         AttentionKernels.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
     }
 
+    /**
+     * Whether {@link #dotRowsT4} and {@link #weightedRowSums4} have a blocked fast path for head size {@code n}; when
+     * they do not, prompt processing keeps the per-query {@link #dotRows} / {@link #weightedRowSum}.
+     */
+    default boolean blockedAttention(int n) {
+        return false;
+    }
+
+    /**
+     * Prompt-processing scores of four queries against keys held transposed ({@code kt (n, ktStride)}, key j in
+     * column j): {@code out[o_i + j] = scale · Σ_{d < n} q[q_i + d] · kt[ktOff + d·ktStride + j]}, {@code i < 4},
+     * {@code j < len}. A query may be repeated (same {@code q_i}, {@code o_i}) when fewer than four are left.
+     */
+    default void dotRowsT4(float[] q, int q0, int q1, int q2, int q3, float[] kt, int ktOff, int ktStride, int n,
+                           int len, float scale, float[] out, int o0, int o1, int o2, int o3) {
+        AttentionKernels.dotRowsT4(q, q0, q1, q2, q3, kt, ktOff, ktStride, n, len, scale, out, o0, o1, o2, o3);
+    }
+
+    /**
+     * Four probability-weighted sums over the same {@code len} value rows:
+     * {@code y[y_i + d] = Σ_j p[p_i + j] · v[vOff + j·stride + d]}, {@code i < 4}, {@code d < n}; rows may repeat.
+     */
+    default void weightedRowSums4(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int n,
+                                  int len, float[] y, int y0, int y1, int y2, int y3) {
+        AttentionKernels.weightedRowSums4(p, p0, p1, p2, p3, v, vOff, stride, n, len, y, y0, y1, y2, y3);
+    }
+
     /** Largest of {@code a[off .. off + n)} (n ≥ 1): the shift of a softmax row. */
     default float rowMax(float[] a, int off, int n) {
         return SoftmaxKernels.max(a, off, n);

@@ -25,9 +25,6 @@ final class PanamaAttention {
 
     void dotRows(float[] q, int qOff, float[] k, int kOff, int stride, int n, int len, float scale, float[] out,
                  int outOff) {
-        VectorSpecies<Float> sp = w.f();
-        int lanes = sp.length();
-        int nv = n - n % lanes;
         int j = 0;
         // sixteen keys per pass, same bits (Attention512); only for rows long enough to keep it hot, so that short
         // rows (training on short sequences) never run it in tier-1 code that allocates its vectors
@@ -37,6 +34,20 @@ final class PanamaAttention {
                 Attention512.dotRows16(q, qOff, k, kOff, stride, n, j, scale, out, outOff, acc);
             }
         }
+        dotRowsFrom(q, qOff, k, kOff, stride, n, j, len, scale, out, outOff);
+    }
+
+    /**
+     * Keys {@code j0 .. len - 1} of {@link #dotRows}, four at a time, then one at a time. A method of its own so that
+     * C2 never compiles it into the same unit as the sixteen-key path: there the node budget ran out
+     * (NodeCountInliningCutoff, session 11) and every {@link #sum} below was called out of line with boxed vectors.
+     */
+    private void dotRowsFrom(float[] q, int qOff, float[] k, int kOff, int stride, int n, int j0, int len,
+                             float scale, float[] out, int outOff) {
+        VectorSpecies<Float> sp = w.f();
+        int lanes = sp.length();
+        int nv = n - n % lanes;
+        int j = j0;
         for (; j + 4 <= len; j += 4) {
             int k0 = kOff + j * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
             FloatVector a0 = FloatVector.zero(sp), a1 = a0, a2 = a0, a3 = a0;

@@ -123,4 +123,69 @@ public final class Attention {
             if (lse != null) lse[lseOff + (bi * nh + h) * n + t] = max + (float) Math.log(sum);
         }
     }
+
+    /** Fewest new queries for which {@link #forwardHeadBlocked} pays for transposing the keys. */
+    public static final int BLOCKED_MIN_QUERIES = 8;
+
+    /** {@code -Dqlora.blockedAttention=false} keeps prompt processing on the per-query path (for A/B benchmarks). */
+    private static final boolean BLOCKED_ENABLED = !"false".equals(System.getProperty("qlora.blockedAttention"));
+
+    /**
+     * Whether {@link AttentionJob} runs {@link #forwardHeadBlocked}: inference (no saved log-sum-exp, no dropout)
+     * over at least {@link #BLOCKED_MIN_QUERIES} new queries, on kernels with a blocked path for this head size, unless
+     * {@code -Dqlora.blockedAttention=false}.
+     */
+    public static boolean useBlocked(Kernels k, float[] lse, float dropP, int n, int hs) {
+        return BLOCKED_ENABLED && lse == null && dropP == 0f && n >= BLOCKED_MIN_QUERIES && k.blockedAttention(hs);
+    }
+
+    /**
+     * Inference attention of head h over n new queries, four at a time (prompt processing): the head's keys
+     * {@code [0, pos0 + n)} are transposed once into {@code kt}, then each group of four queries gets its scores from
+     * {@link Kernels#dotRowsT4}, a softmax per query over its own causal prefix (the kernels' rowMax and FastExp
+     * expInPlace, as {@link #forwardHead} runs inference), zeros past that prefix, and its outputs from
+     * {@link Kernels#weightedRowSums4}. The same math as {@link #forwardHead} with {@code lse == null}; only the order
+     * of the adds inside each score differs (an FMA chain over the head dimension instead of lane sums).
+     *
+     * @param scores4 scratch (4, ≥ pos0 + n) rows at stride {@code scoreStride}
+     * @param kt      scratch (HS, ≥ pos0 + n) rows at stride {@code ktStride}
+     */
+    public static void forwardHeadBlocked(Kernels k, float[] qkv, QkvLayout layout, float[] cacheK, float[] cacheV,
+                                          float[] out, float[] slopes, int bi, int h, int n, int pos0, int maxT,
+                                          int nh, int hs, float[] scores4, int scoreStride, float[] kt,
+                                          int ktStride) {
+        int c = nh * hs, total = pos0 + n;
+        float scale = (float) (1.0 / Math.sqrt(hs));
+        int kvBase = (bi * nh + h) * maxT * hs;
+        float slope = slopes == null ? 0f : slopes[h];
+        for (int j = 0; j < total; j++) { // kt[d, j] = K[j, d]
+            int src = kvBase + j * hs;
+            for (int d = 0; d < hs; d++) kt[d * ktStride + j] = cacheK[src + d];
+        }
+        int qh = layout.q(h, hs, c);
+        for (int t0 = 0; t0 < n; t0 += 4) {
+            int cnt = Math.min(4, n - t0), last = cnt - 1, lenMax = pos0 + t0 + cnt;
+            int r1 = Math.min(1, last), r2 = Math.min(2, last), r3 = last; // repeated rows when fewer than four
+            int q0 = (bi * n + t0) * 3 * c + qh;
+            k.dotRowsT4(qkv, q0, q0 + r1 * 3 * c, q0 + r2 * 3 * c, q0 + r3 * 3 * c, kt, 0, ktStride, hs, lenMax,
+                    scale, scores4, 0, r1 * scoreStride, r2 * scoreStride, r3 * scoreStride);
+            for (int i = 0; i < cnt; i++) {
+                int row = i * scoreStride, len = pos0 + t0 + i + 1;
+                if (slope != 0f) {
+                    for (int j = 0; j < len; j++) scores4[row + j] += slope * j;
+                }
+                float max = k.rowMax(scores4, row, len);
+                float inv = 1f / (float) k.expInPlace(scores4, row, len, max); // scores → exp(score - max)
+                for (int j = 0; j < len; j++) scores4[row + j] *= inv;
+                java.util.Arrays.fill(scores4, row + len, row + lenMax, 0f); // keys after this query: weight 0
+            }
+            int y0 = outOff(bi, n, t0, c, h, hs);
+            k.weightedRowSums4(scores4, 0, r1 * scoreStride, r2 * scoreStride, r3 * scoreStride, cacheV, kvBase, hs,
+                    hs, lenMax, out, y0, y0 + r1 * c, y0 + r2 * c, y0 + r3 * c);
+        }
+    }
+
+    private static int outOff(int bi, int n, int t, int c, int h, int hs) {
+        return (bi * n + t) * c + h * hs;
+    }
 }

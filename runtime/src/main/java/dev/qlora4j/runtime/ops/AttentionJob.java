@@ -5,10 +5,17 @@ import dev.qlora4j.quant.kernel.Kernels;
 
 /**
  * Runs {@link Attention#forwardHead} for every (sequence, head) pair on the kernel pool, one tile per pair, each
- * thread with its own score row. One instance per workspace, re-armed every call, so nothing is allocated per step.
+ * thread with its own score row; prompt processing at inference takes {@link Attention#forwardHeadBlocked} when
+ * {@link Attention#useBlocked} says so, with per-thread (4, maxContext) score rows and an (HS, maxContext) transposed
+ * key buffer, allocated on its first use. One instance per workspace, re-armed every call, so nothing is allocated per
+ * step.
  */
 public final class AttentionJob implements KernelPool.TileJob {
     private final float[][] scores; // threads × (maxContext)
+    private final int maxContext;
+    private float[][] scores4; // threads × (4, maxContext), for the blocked path
+    private float[][] kt; // threads × (HS, maxContext): the head's keys transposed, for the blocked path
+    private boolean blocked;
     private float[] qkv, cacheK, cacheV, out, lse, slopes;
     private QkvLayout layout;
     private Kernels kernels;
@@ -18,6 +25,7 @@ public final class AttentionJob implements KernelPool.TileJob {
 
     public AttentionJob(int threads, int maxContext) {
         this.scores = new float[threads][maxContext];
+        this.maxContext = maxContext;
     }
 
     /**
@@ -58,6 +66,11 @@ public final class AttentionJob implements KernelPool.TileJob {
         this.maxT = maxT;
         this.nh = nh;
         this.hs = hs;
+        this.blocked = Attention.useBlocked(kernels, lse, dropP, n, hs) && pos0 + n <= maxContext;
+        if (blocked && (kt == null || kt[0].length < hs * maxContext)) { // once per workspace (and head size)
+            scores4 = new float[scores.length][4 * maxContext];
+            kt = new float[scores.length][hs * maxContext];
+        }
         if (b * nh == 1 || pos0 + n < 16) { // too small to be worth waking the pool
             for (int tile = 0; tile < b * nh; tile++) run(tile, 0);
         } else {
@@ -68,6 +81,11 @@ public final class AttentionJob implements KernelPool.TileJob {
 
     @Override
     public void run(int tile, int slot) {
+        if (blocked) {
+            Attention.forwardHeadBlocked(kernels, qkv, layout, cacheK, cacheV, out, slopes, tile / nh, tile % nh, n,
+                    pos0, maxT, nh, hs, scores4[slot], maxContext, kt[slot], maxContext);
+            return;
+        }
         Attention.forwardHead(kernels, qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,
                 maxT, nh, hs, scores[slot], dropP, dropKey);
     }
