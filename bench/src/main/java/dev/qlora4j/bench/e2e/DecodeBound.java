@@ -4,11 +4,18 @@ import dev.qlora4j.bench.kernel.ReadBandwidthBench;
 import dev.qlora4j.quant.kernel.KernelPool;
 import dev.qlora4j.runtime.model.DecoderModel;
 import dev.qlora4j.runtime.model.DecoderSpec;
+import dev.qlora4j.quant.weight.BlockwiseInt8Weight;
+import dev.qlora4j.quant.weight.DenseWeight;
+import dev.qlora4j.quant.weight.FourBitWeight;
+import dev.qlora4j.quant.weight.RowwiseInt8Weight;
+import dev.qlora4j.quant.weight.StoredWeight;
 import dev.qlora4j.runtime.model.Linear;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The memory-bandwidth bound of a decode step, measured in the same process right after the decode it is compared
@@ -18,7 +25,10 @@ import java.util.Arrays;
  * buffer. The buffer is read as 1, 2 and 4 interleaved sequential streams per thread (the dense GEMV kernels read
  * four rows at once) and the best of the three medians is the bound: on the Zen 4 box of session 11 two streams
  * read 25 GB/s while the four-stream F32 GEMV itself read ~40, so a single stream count can put the bound below
- * what the kernel achieves.
+ * what the kernel achieves. The same sums also stream the model's own weight bytes where they are mapped
+ * ({@link #modelReadBandwidth}); the bound takes the faster of the two rates, since on the shared Zen 4 box the F32
+ * decode has read its mapped weights at ~45 GB/s while the fresh buffer streamed at 31–36 (bench/RESULTS.md,
+ * session 12).
  */
 final class DecodeBound {
 
@@ -60,5 +70,50 @@ final class DecodeBound {
             }
             return best;
         }
+    }
+
+    /**
+     * Read bandwidth in bytes/s over the model's own weight bytes, as mapped: the main segment of every linear weight
+     * (dense data, packed 4-bit codes, int8 codes) and the LM head, each split evenly over the pool's threads and
+     * summed with 1, 2 and 4 streams per thread; the best median of 5 passes. Nothing is allocated off-heap, and the
+     * pages are the ones the decode streams (page cache for a mapped checkpoint), so this bound does not depend on
+     * where a fresh buffer's pages land.
+     */
+    static double modelReadBandwidth(DecoderModel m, KernelPool pool) {
+        List<MemorySegment> segs = new ArrayList<>();
+        segs.add(mainSegment(m.weights().wte()));
+        for (Linear l : m.weights().linears()) segs.add(mainSegment(l.weight()));
+        long total = 0;
+        for (MemorySegment s : segs) total += s.byteSize();
+        int tiles = pool.threads();
+        float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
+        double best = 0;
+        for (int streams : new int[] {1, 2, 4}) {
+            double[] bw = new double[5];
+            for (int r = -1; r < bw.length; r++) { // r = -1 warms up (and compiles)
+                long t0 = System.nanoTime();
+                for (MemorySegment seg : segs) {
+                    long share = seg.byteSize() / tiles / 4096 * 4096; // whole pages per thread; the rest: tile 0
+                    pool.run(tiles, (tile, slot) -> {
+                        long from = tile * share, len = tile == tiles - 1 ? seg.byteSize() - from : share;
+                        sink[tile * 16] += ReadBandwidthBench.sum(seg.asSlice(from, len), streams);
+                    });
+                }
+                long t1 = System.nanoTime();
+                if (r >= 0) bw[r] = total / ((t1 - t0) / 1e9);
+            }
+            Arrays.sort(bw);
+            best = Math.max(best, bw[bw.length / 2]);
+        }
+        return best;
+    }
+
+    private static MemorySegment mainSegment(StoredWeight w) {
+        return switch (w) {
+            case DenseWeight d -> d.data();
+            case FourBitWeight q -> q.packed();
+            case RowwiseInt8Weight q -> q.cb();
+            case BlockwiseInt8Weight q -> q.codes();
+        };
     }
 }

@@ -88,15 +88,17 @@ public final class InferenceBench {
             double rss = PeakRss.mib(); // before the bound's 1 GiB read buffer
             long bytes = DecodeBound.bytesPerToken(m, (decode - 1) / 2.0);
             long ctxBytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
-            double bw = DecodeBound.readBandwidth(KernelPool.shared());
+            double bufferBw = DecodeBound.readBandwidth(KernelPool.shared());
+            double modelBw = DecodeBound.modelReadBandwidth(m, KernelPool.shared());
+            double bw = Math.max(bufferBw, modelBw);
             double tg = tgTps[repeats / 2], ctx = ctxTps[repeats / 2];
             System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"mmap\":%b,\"threads\":%d,"
                             + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,"
-                            + "\"read_gb_s\":%.1f,\"bound_tok_s\":%.1f,\"of_bound\":%.2f,"
+                            + "\"buffer_read_gb_s\":%.1f,\"model_read_gb_s\":%.1f,\"read_gb_s\":%.1f,\"bound_tok_s\":%.1f,\"of_bound\":%.2f,"
                             + "\"tg_after_prompt_tok_s\":%.1f,\"after_prompt_mb_per_token\":%.1f,\"after_prompt_of_bound\":%.2f,"
                             + "\"peak_rss_mib\":%.0f}%n",
                     dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), !noMmap,
-                    KernelPool.shared().threads(), prompt, ppTps[repeats / 2], decode, tg, bytes / 1e6, bw / 1e9,
+                    KernelPool.shared().threads(), prompt, ppTps[repeats / 2], decode, tg, bytes / 1e6, bufferBw / 1e9, modelBw / 1e9, bw / 1e9,
                     bw / bytes, tg / (bw / bytes), ctx, ctxBytes / 1e6, ctx / (bw / ctxBytes), rss);
         }
     }
