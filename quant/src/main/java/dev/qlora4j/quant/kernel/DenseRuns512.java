@@ -133,6 +133,135 @@ final class DenseRuns512 {
         }
     }
 
+    /**
+     * F16 rows in four runs, as {@link #bf16Quads} but with one accumulator chain per row, 16 columns per step:
+     * {@code partial} is {@code (4 · rows, 16)}. Each half is widened exactly as {@link Float#float16ToFloat} (see
+     * {@link #f16Row}); the conversion is written out at every use, because as a method C2 declines to inline it
+     * into loops this large (PrintInlining: "callee is too large", "NodeCountInliningCutoff") and a vector returned
+     * from an out-of-line call is boxed.
+     */
+    static void f16Quads(DenseWeight d, int rowA, int gap, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+        long g = (long) gap * k * 2, p = (long) rowA * k * 2, end = p + (long) rows * k * 2;
+        for (; p < end; p += 2L * L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xOff + j);
+            IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwa = hwa.and(0x7FFF);
+            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector hwb = (IntVector) ShortVector.fromMemorySegment(S, seg, p + g, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwb = hwb.and(0x7FFF);
+            FloatVector wb = mwb.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwb.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwb.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector hwc = (IntVector) ShortVector.fromMemorySegment(S, seg, p + 2 * g, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwc = hwc.and(0x7FFF);
+            FloatVector wc = mwc.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwc.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwc.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector hwe = (IntVector) ShortVector.fromMemorySegment(S, seg, p + 3 * g, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwe = hwe.and(0x7FFF);
+            FloatVector we = mwe.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwe.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwe.and(0x8000_0000)).reinterpretAsFloats();
+            a = wa.fma(xv, a);
+            b = wb.fma(xv, b);
+            c = wc.fma(xv, c);
+            e = we.fma(xv, e);
+            j += L;
+            if (j == k) { // the end of a row in all four runs
+                a.intoArray(partial, o);
+                b.intoArray(partial, o + L);
+                c.intoArray(partial, o + 2 * L);
+                e.intoArray(partial, o + 3 * L);
+                o += 4 * L;
+                j = 0;
+                a = b = c = e = FloatVector.zero(F);
+            }
+        }
+    }
+
+    /** F16 rows in two runs: as {@link #f16Quads} for two; {@code partial} is {@code (2 · rows, 16)}. */
+    static void f16(DenseWeight d, int rowA, int rowB, int rows, float[] x, int xOff, float[] partial) {
+        int k = d.cols(), j = 0, o = 0;
+        MemorySegment seg = d.data();
+        FloatVector a = FloatVector.zero(F), c = a;
+        long p = (long) rowA * k * 2, q = (long) rowB * k * 2, end = p + (long) rows * k * 2;
+        for (; p < end; p += 2L * L, q += 2L * L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xOff + j);
+            IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwa = hwa.and(0x7FFF);
+            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector hwc = (IntVector) ShortVector.fromMemorySegment(S, seg, q, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwc = hwc.and(0x7FFF);
+            FloatVector wc = mwc.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwc.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwc.and(0x8000_0000)).reinterpretAsFloats();
+            a = wa.fma(xv, a);
+            c = wc.fma(xv, c);
+            j += L;
+            if (j == k) { // the end of a row in both runs
+                a.intoArray(partial, o);
+                c.intoArray(partial, o + L);
+                o += 2 * L;
+                j = 0;
+                a = c = FloatVector.zero(F);
+            }
+        }
+    }
+
+    /**
+     * One F16 row · x, the kernel {@link #f16Quads} and {@link #f16} match bit for bit: one accumulator chain over
+     * whole vectors, its lane sum, then the tail in scalar code. The widening is exact: sign-extend each half to an
+     * int (its sign lands in bit 31), move exponent and mantissa up 13 bits and multiply by 2^112 — which rebiases
+     * normals and turns subnormals into the right normal floats — then give infinities and NaNs (half exponent 31)
+     * the all-ones float exponent, and put the sign back.
+     */
+    static float f16Row(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
+        int k = d.cols(), j = 0;
+        MemorySegment seg = d.data();
+        long start = (long) row * k;
+        FloatVector a = FloatVector.zero(F);
+        for (; j + L <= k; j += L) {
+            long p = (start + j) * 2;
+            IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
+                    .convertShape(VectorOperators.S2I, I, 0);
+            IntVector mwa = hwa.and(0x7FFF);
+            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
+                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            a = wa.fma(FloatVector.fromArray(F, x, xOff + j), a);
+        }
+        float sum = vw.sum(a);
+        for (; j < k; j++) sum += d.get(start + j) * x[xOff + j];
+        return sum;
+    }
+
+    /** 16 halves at {@code byteOff} widened as in {@link #f16Row} (for the exhaustive conversion test). */
+    static FloatVector widenF16(MemorySegment seg, long byteOff) {
+        long p = byteOff;
+        IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
+                .convertShape(VectorOperators.S2I, I, 0);
+        IntVector mwa = hwa.and(0x7FFF);
+        FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
+                .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
+                .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+        return wa;
+    }
+
+    private static final float TWO_POW_112 = 0x1p112f;
+
     /** 16 BF16 values at {@code byteOff} as floats ({@link VectorWidth#bf16} at 512 bits). */
     private static FloatVector widen(MemorySegment seg, long byteOff) {
         return ((IntVector) ShortVector.fromMemorySegment(S, seg, byteOff, VectorWidth.LE)

@@ -34,7 +34,9 @@ final class PanamaDot {
             case DenseWeight d -> switch (d.format()) {
                 case F32 -> f32(vw, d, row, x, xOff);
                 case BF16 -> bf16(vw, d, row, x, xOff);
-                case F16 -> { // auto-vectorized conversion (vcvtph2ps) into the row buffer, then the dense dot
+                case F16 -> {
+                    if (vw.bits() == 512) yield DenseRuns512.f16Row(vw, d, row, x, xOff); // fused, as the runs
+                    // auto-vectorized conversion (vcvtph2ps) into the row buffer, then the dense dot
                     PanamaDequant.dense(vw, d, (long) row * d.cols(), d.cols(), rowBuf, 0);
                     yield dense(vw, rowBuf, 0, x, xOff, d.cols());
                 }
@@ -89,7 +91,7 @@ final class PanamaDot {
     }
 
     /**
-     * F32 or BF16 rows {@code rowA + r} and {@code rowB + r} · x for {@code r < rows}, into {@code out[outOff + 2r]}
+     * F32 or BF16 (or, at 512 bits, F16) rows {@code rowA + r} and {@code rowB + r} · x for {@code r < rows}, into {@code out[outOff + 2r]}
      * and {@code out[outOff + 2r + 1]}: per row the same products, accumulator chains and lane sum as {@link #f32} /
      * {@link #bf16} (bit-identical outputs), with the x loads shared by the two rows and the two lane sums done together
      * ({@link VectorWidth#sum2}). Rows must have no tail ({@code K % 2L == 0}).
@@ -109,8 +111,11 @@ final class PanamaDot {
                           float[] partial, float[] out, int outOff) {
         boolean bf16 = d.format() == WeightFormat.BF16;
         if (vw.bits() == 512) { // constant species: see DenseRuns512 for why
-            if (bf16) DenseRuns512.bf16(d, rowA, rowB, rows, x, xOff, partial);
-            else DenseRuns512.f32(d, rowA, rowB, rows, x, xOff, partial);
+            switch (d.format()) {
+                case BF16 -> DenseRuns512.bf16(d, rowA, rowB, rows, x, xOff, partial);
+                case F16 -> DenseRuns512.f16(d, rowA, rowB, rows, x, xOff, partial);
+                default -> DenseRuns512.f32(d, rowA, rowB, rows, x, xOff, partial);
+            }
         } else if (bf16) {
             bf16Runs(vw, d, rowA, rowB, rows, x, xOff, partial);
         } else {
@@ -125,7 +130,7 @@ final class PanamaDot {
     }
 
     /**
-     * F32 or BF16 rows in four runs of {@code rows} rows, {@code gap} rows apart: row {@code rowA + u·gap + r} · x
+     * F32 or BF16 (or, at 512 bits, F16) rows in four runs of {@code rows} rows, {@code gap} rows apart: row {@code rowA + u·gap + r} · x
      * into {@code out[outOff + 4r + u]} for {@code u < 4}, {@code r < rows} ({@code gap >= rows}). Per row the same
      * products, accumulator chains and lane sum as {@link #f32} / {@link #bf16} (bit-identical outputs), as
      * {@link #denseRuns} does for two runs.
@@ -142,8 +147,11 @@ final class PanamaDot {
                            float[] partial, float[] out, int outOff) {
         boolean bf16 = d.format() == WeightFormat.BF16;
         if (vw.bits() == 512) { // constant species: see DenseRuns512 for why
-            if (bf16) DenseRuns512.bf16Quads(d, rowA, gap, rows, x, xOff, partial);
-            else DenseRuns512.f32Quads(d, rowA, gap, rows, x, xOff, partial);
+            switch (d.format()) {
+                case BF16 -> DenseRuns512.bf16Quads(d, rowA, gap, rows, x, xOff, partial);
+                case F16 -> DenseRuns512.f16Quads(d, rowA, gap, rows, x, xOff, partial);
+                default -> DenseRuns512.f32Quads(d, rowA, gap, rows, x, xOff, partial);
+            }
         } else {
             quadRuns(vw, d, bf16, rowA, gap, rows, x, xOff, partial);
         }
@@ -242,10 +250,13 @@ final class PanamaDot {
         }
     }
 
-    /** Whether {@link #denseRuns} takes this weight: F32 or BF16 with whole double vectors per row. */
+    /**
+     * Whether {@link #denseRuns} takes this weight: F32 or BF16 (and F16 at 512 bits, {@link DenseRuns512#f16Row})
+     * with whole double vectors per row.
+     */
     static boolean densePairs(VectorWidth vw, StoredWeight w) {
-        return w instanceof DenseWeight d && (d.format() == WeightFormat.F32 || d.format() == WeightFormat.BF16)
-                && d.cols() % (2 * vw.f().length()) == 0;
+        return w instanceof DenseWeight d && (d.format() == WeightFormat.F32 || d.format() == WeightFormat.BF16
+                || d.format() == WeightFormat.F16 && vw.bits() == 512) && d.cols() % (2 * vw.f().length()) == 0;
     }
 
     static float bf16(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {

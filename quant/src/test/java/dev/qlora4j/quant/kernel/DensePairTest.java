@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The paired dense GEMV rows ({@link PanamaDot#denseRuns}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
- * on F32/BF16 weights) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
+ * on F32/BF16 weights, and F16 at 512 bits) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
  * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, the four-run rows
  * ({@link PanamaDot#denseQuads}) bit for bit against the one-row kernels, and the whole GEMV
  * against {@link ScalarKernels} within fp32 reassociation — at every vector width.
@@ -46,7 +46,7 @@ class DensePairTest {
         ScalarKernels scalar = new ScalarKernels();
         Random rnd = new Random(17 + bits);
         int[][] shapes = {{64, 7}, {768, 130}, {32, 3}, {3072, 65}}; // {K, N}: odd N, tiles with a last lone row
-        for (Kind kind : new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16}) {
+        for (Kind kind : kinds(bits)) {
             for (int[] s : shapes) {
                 int k = s[0], n = s[1];
                 DenseWeight w = (DenseWeight) TestWeights.random(kind, n, k, 64, rnd);
@@ -74,7 +74,7 @@ class DensePairTest {
                 }
                 for (int j = 0; j < n; j++) {
                     double abs = TestWeights.absTerms(w, j, x, 2, bias);
-                    float oneRow = (kind == Kind.BF16 ? PanamaDot.bf16(vw, w, j, x, 2) : PanamaDot.f32(vw, w, j, x, 2)) + bias[j];
+                    float oneRow = oneRow(vw, w, j, x) + bias[j];
                     int jj = j;
                     PanamaKernelsTest.check(want[j], got[j], abs, () -> kind + " " + k + "x" + n + " row " + jj);
                     assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(got[j]),
@@ -90,7 +90,7 @@ class DensePairTest {
         VectorWidth vw = VectorWidth.of(bits);
         Random rnd = new Random(29 + bits);
         int[][] shapes = {{64, 9}, {768, 67}, {32, 4}, {3072, 21}}; // {K, N}
-        for (Kind kind : new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16}) {
+        for (Kind kind : kinds(bits)) {
             for (int[] s : shapes) {
                 int k = s[0], n = s[1];
                 DenseWeight w = (DenseWeight) TestWeights.random(kind, n, k, 64, rnd);
@@ -115,7 +115,15 @@ class DensePairTest {
     }
 
     private static float oneRow(VectorWidth vw, DenseWeight w, int row, float[] x) {
-        return w.format() == dev.qlora4j.quant.weight.WeightFormat.BF16 ? PanamaDot.bf16(vw, w, row, x, 2)
-                : PanamaDot.f32(vw, w, row, x, 2);
+        return switch (w.format()) {
+            case BF16 -> PanamaDot.bf16(vw, w, row, x, 2);
+            case F16 -> DenseRuns512.f16Row(vw, w, row, x, 2);
+            default -> PanamaDot.f32(vw, w, row, x, 2);
+        };
+    }
+
+    /** The formats the paired and four-run loops take at this width (F16 only at 512 bits). */
+    private static Kind[] kinds(int bits) {
+        return bits == 512 ? new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16, Kind.F16} : new Kind[] {Kind.F32_OFF_HEAP, Kind.BF16};
     }
 }
