@@ -80,32 +80,45 @@ final class DecodeBound {
      * where a fresh buffer's pages land.
      */
     static double modelReadBandwidth(DecoderModel m, KernelPool pool) {
-        List<MemorySegment> segs = new ArrayList<>();
-        segs.add(mainSegment(m.weights().wte()));
-        for (Linear l : m.weights().linears()) segs.add(mainSegment(l.weight()));
-        long total = 0;
-        for (MemorySegment s : segs) total += s.byteSize();
-        int tiles = pool.threads();
-        float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
+        List<MemorySegment> segs = weightSegments(m);
         double best = 0;
         for (int streams : new int[] {1, 2, 4}) {
             double[] bw = new double[5];
             for (int r = -1; r < bw.length; r++) { // r = -1 warms up (and compiles)
-                long t0 = System.nanoTime();
-                for (MemorySegment seg : segs) {
-                    long share = seg.byteSize() / tiles / 4096 * 4096; // whole pages per thread; the rest: tile 0
-                    pool.run(tiles, (tile, slot) -> {
-                        long from = tile * share, len = tile == tiles - 1 ? seg.byteSize() - from : share;
-                        sink[tile * 16] += ReadBandwidthBench.sum(seg.asSlice(from, len), streams);
-                    });
-                }
-                long t1 = System.nanoTime();
-                if (r >= 0) bw[r] = total / ((t1 - t0) / 1e9);
+                double b = readOnce(segs, pool, streams);
+                if (r >= 0) bw[r] = b;
             }
             Arrays.sort(bw);
             best = Math.max(best, bw[bw.length / 2]);
         }
         return best;
+    }
+
+    /** The main segment of every linear weight and the LM head: what {@link #readOnce} streams. */
+    static List<MemorySegment> weightSegments(DecoderModel m) {
+        List<MemorySegment> segs = new ArrayList<>();
+        segs.add(mainSegment(m.weights().wte()));
+        for (Linear l : m.weights().linears()) segs.add(mainSegment(l.weight()));
+        return segs;
+    }
+
+    /** One pass over {@code segs}, each split evenly over the pool's threads, {@code streams} per thread: bytes/s. */
+    static double readOnce(List<MemorySegment> segs, KernelPool pool, int streams) {
+        long total = 0;
+        for (MemorySegment s : segs) total += s.byteSize();
+        int tiles = pool.threads();
+        float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
+        long t0 = System.nanoTime();
+        for (MemorySegment seg : segs) {
+            long share = seg.byteSize() / tiles / 4096 * 4096; // whole pages per thread; the rest: the last tile
+            pool.run(tiles, (tile, slot) -> {
+                long from = tile * share, len = tile == tiles - 1 ? seg.byteSize() - from : share;
+                sink[tile * 16] += ReadBandwidthBench.sum(seg.asSlice(from, len), streams);
+            });
+        }
+        long t1 = System.nanoTime();
+        if (sink[0] == 12345.678f) System.out.print(""); // keep the sums
+        return total / ((t1 - t0) / 1e9);
     }
 
     private static MemorySegment mainSegment(StoredWeight w) {

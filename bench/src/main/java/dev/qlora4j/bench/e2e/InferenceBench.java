@@ -20,7 +20,8 @@ import java.util.SplittableRandom;
  * runs with {@code n_prompt = 0}, so it decodes at contexts 0..D-1). A third figure decodes the same D tokens right
  * after the P-token prompt (contexts P..P+D-1), where reading the K/V cache costs more. Prints one JSON line with
  * medians over the repeats and the peak RSS of this process; each decode figure comes with its memory-bandwidth
- * bound ({@link DecodeBound}) at its mean context.
+ * bound ({@link DecodeBound}) at its mean context. {@code of_bound_paired} (median, min, max over 8 rounds) puts each
+ * tg decode between two reads of the same weight bytes, so the host's drift between minutes does not enter.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
  *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]
@@ -28,6 +29,8 @@ import java.util.SplittableRandom;
  * {@code --no-mmap}: weights used as stored are copied into private memory ({@link LoadOptions#noMmap()}).
  */
 public final class InferenceBench {
+
+    private static final int PAIRED_ROUNDS = 8;
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         int prompt = 512, decode = 128, repeats = 3;
@@ -84,9 +87,31 @@ public final class InferenceBench {
             Arrays.sort(ppTps);
             Arrays.sort(tgTps);
             Arrays.sort(ctxTps);
+            long bytes = DecodeBound.bytesPerToken(m, (decode - 1) / 2.0);
+            // paired rounds: a tg decode between two reads of the same weight bytes, just before and just after it (1
+            // and 4 streams per thread, the faster; the bound is their mean): the shared host's bandwidth moves
+            // between minutes, so the ratio of the two taken back to back is the robust "of bound" figure
+            var segs = DecodeBound.weightSegments(m);
+            DecodeBound.readOnce(segs, KernelPool.shared(), 1); // compiled
+            DecodeBound.readOnce(segs, KernelPool.shared(), 4);
+            double[] paired = new double[PAIRED_ROUNDS]; // (rounds) decode tok/s ÷ that moment's bound
+            for (int r = 0; r < paired.length; r++) {
+                cache.clear();
+                double before = Math.max(DecodeBound.readOnce(segs, KernelPool.shared(), 1),
+                        DecodeBound.readOnce(segs, KernelPool.shared(), 4));
+                long t0 = System.nanoTime();
+                for (int i = 0; i < decode; i++) {
+                    m.forward(ids, prompt + i, 1, 1, i, cache, one);
+                    m.logits(one, 0, 1, logits, 0);
+                }
+                double tps = decode / ((System.nanoTime() - t0) / 1e9);
+                double after = Math.max(DecodeBound.readOnce(segs, KernelPool.shared(), 1),
+                        DecodeBound.readOnce(segs, KernelPool.shared(), 4));
+                paired[r] = tps / ((before + after) / 2 / bytes);
+            }
+            Arrays.sort(paired);
             var w = m.weights().blocks()[0].qkv().weight();
             double rss = PeakRss.mib(); // before the bound's 1 GiB read buffer
-            long bytes = DecodeBound.bytesPerToken(m, (decode - 1) / 2.0);
             long ctxBytes = DecodeBound.bytesPerToken(m, prompt + (decode - 1) / 2.0);
             double bufferBw = DecodeBound.readBandwidth(KernelPool.shared());
             double modelBw = DecodeBound.modelReadBandwidth(m, KernelPool.shared());
@@ -95,11 +120,12 @@ public final class InferenceBench {
             System.out.printf("{\"model\":\"%s\",\"quant\":\"%s\",\"embeddings\":\"%s\",\"linear_format\":\"%s\",\"kernels\":\"%s\",\"mmap\":%b,\"threads\":%d,"
                             + "\"prompt\":%d,\"pp_tok_s\":%.1f,\"decode\":%d,\"tg_tok_s\":%.1f,\"decode_mb_per_token\":%.1f,"
                             + "\"buffer_read_gb_s\":%.1f,\"model_read_gb_s\":%.1f,\"read_gb_s\":%.1f,\"bound_tok_s\":%.1f,\"of_bound\":%.2f,"
+                            + "\"of_bound_paired\":%.2f,\"of_bound_paired_min\":%.2f,\"of_bound_paired_max\":%.2f,"
                             + "\"tg_after_prompt_tok_s\":%.1f,\"after_prompt_mb_per_token\":%.1f,\"after_prompt_of_bound\":%.2f,"
                             + "\"peak_rss_mib\":%.0f}%n",
                     dir.getFileName(), quant, m.weights().wte().format(), w.format(), m.kernels().name(), !noMmap,
                     KernelPool.shared().threads(), prompt, ppTps[repeats / 2], decode, tg, bytes / 1e6, bufferBw / 1e9, modelBw / 1e9, bw / 1e9,
-                    bw / bytes, tg / (bw / bytes), ctx, ctxBytes / 1e6, ctx / (bw / ctxBytes), rss);
+                    bw / bytes, tg / (bw / bytes), paired[paired.length / 2], paired[0], paired[paired.length - 1], ctx, ctxBytes / 1e6, ctx / (bw / ctxBytes), rss);
         }
     }
 }
