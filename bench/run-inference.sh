@@ -16,11 +16,14 @@ cd "$ROOT"
 JAVA=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx4g -cp bench/target/benchmarks.jar)
 "${JAVA[@]}" dev.qlora4j.bench.e2e.PrepareModels "$MODELS" 2>/dev/null
 MODES="${MODES:-mmap}"
-for fmt in f32 bf16 int8 nf4; do
+# the embeddings (and tied LM head) as qlora generate / eval hold them by default (--embedding-dtype auto: f16 for the
+# quantized int8 and nf4 models, as transformers loads a 4/8-bit model), then nf4 once more with its fp32 head as stored
+for run in f32 bf16 int8 nf4 nf4:as-stored; do
+  fmt="${run%%:*}"; emb=auto; [ "$run" != "$fmt" ] && emb="${run#*:}"
   for mode in $MODES; do
     flag=(); [ "$mode" = no-mmap ] && flag=(--no-mmap)
     "${JAVA[@]}" dev.qlora4j.bench.e2e.InferenceBench "$MODELS/gpt2-124m-$fmt" --prompt 512 --decode 128 \
-      --repeats "$REPEATS" "${flag[@]}" 2>/dev/null
+      --repeats "$REPEATS" --embedding-dtype "$emb" "${flag[@]}" 2>/dev/null
   done
 done
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then

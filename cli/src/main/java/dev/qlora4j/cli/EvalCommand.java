@@ -51,7 +51,7 @@ final class EvalCommand extends Subcommand {
         } catch (CharacterCodingException e) {
             throw new CliError("--data " + data + ": not valid UTF-8 text");
         }
-        try (LoadedModel lm = modelOptions.load("none", json ? null : err())) {
+        try (LoadedModel lm = modelOptions.load("none", json ? null : err(), true)) {
             if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             int window = seq != null ? seq : Math.min(1024, lm.model().spec().maxT());
             if (window < 2 || window > lm.model().spec().maxT()) {

@@ -72,7 +72,7 @@ final class GenerateCommand extends Subcommand {
         } catch (IllegalArgumentException e) {
             throw new CliError(e.getMessage());
         }
-        try (LoadedModel lm = modelOptions.load("none", err())) {
+        try (LoadedModel lm = modelOptions.load("none", err(), true)) {
             if (adapter != null) ModelOptions.loadAdapter(lm, adapter);
             Tokenizer tok = lm.tokenizer();
             int[] ids = tok.encode(prompt);

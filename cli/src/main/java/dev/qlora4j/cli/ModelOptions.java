@@ -3,6 +3,7 @@ package dev.qlora4j.cli;
 import dev.qlora4j.lora.adapter.AdapterException;
 import dev.qlora4j.lora.adapter.LoraModel;
 import dev.qlora4j.quant.kernel.KernelProvider;
+import dev.qlora4j.quant.weight.WeightFormat;
 import dev.qlora4j.runtime.load.LoadOptions;
 import dev.qlora4j.runtime.load.LoadedModel;
 import dev.qlora4j.runtime.load.ModelLoader;
@@ -26,9 +27,12 @@ final class ModelOptions {
             description = "Positions to allow for models without a position limit (BLOOM), default 2048.")
     int maxContext;
 
-    @Option(names = "--embedding-dtype", paramLabel = "DTYPE", defaultValue = "as-stored",
-            description = "Hold the token embedding (and the tied LM head) as f32, f16 or bf16; default as-stored. "
-                    + "bf16 halves the bytes the LM head reads per generated token.")
+    @Option(names = "--embedding-dtype", paramLabel = "DTYPE", defaultValue = "auto",
+            description = "Hold the token embedding (and the tied LM head) as f32, f16, bf16 or as-stored. Default "
+                    + "auto: for generate and eval, f16 when the linear weights are quantized (--quant, or a directory "
+                    + "whose config.json has a quantization_config), as transformers loads a 4/8-bit model; as stored "
+                    + "otherwise, and always for train and merge (PEFT trains with them in fp32). 16 bits halve the "
+                    + "bytes the LM head reads per generated token.")
     String embeddingDtype;
 
     @Option(names = "--no-mmap",
@@ -56,6 +60,14 @@ final class ModelOptions {
      * more than a moment; null for none.
      */
     LoadedModel load(String defaultQuant, java.io.PrintWriter progressOut) {
+        return load(defaultQuant, progressOut, false);
+    }
+
+    /**
+     * As {@link #load(String, java.io.PrintWriter)}; {@code inference} (generate, eval) lets {@code --embedding-dtype
+     * auto} hold the embeddings of a quantized model in f16.
+     */
+    LoadedModel load(String defaultQuant, java.io.PrintWriter progressOut, boolean inference) {
         String quant = quantOr(defaultQuant);
         if (!Files.exists(model)) throw new CliError("--model " + model + ": no such directory");
         if (!Files.isDirectory(model)) throw new CliError("--model " + model + ": not a directory");
@@ -67,7 +79,7 @@ final class ModelOptions {
         }
         if (maxContext < 2) throw new CliError("--max-context must be at least 2, got " + maxContext);
         try {
-            o = o.withMaxContext(maxContext).withEmbeddings(LoadOptions.parseEmbeddings(embeddingDtype)).withNoMmap(noMmap);
+            o = o.withMaxContext(maxContext).withEmbeddings(embeddings(o, inference)).withNoMmap(noMmap);
         } catch (IllegalArgumentException e) {
             throw new CliError(e.getMessage());
         }
@@ -78,6 +90,19 @@ final class ModelOptions {
         } finally {
             bar.close();
         }
+    }
+
+    /** The embedding dtype {@code --embedding-dtype} asks for; null: as stored. */
+    private WeightFormat embeddings(LoadOptions o, boolean inference) {
+        if (!embeddingDtype.equalsIgnoreCase("auto")) {
+            try {
+                return LoadOptions.parseEmbeddings(embeddingDtype);
+            } catch (IllegalArgumentException e) {
+                throw new CliError("--embedding-dtype must be auto, f32, f16, bf16 or as-stored; got '" + embeddingDtype
+                        + "'");
+            }
+        }
+        return inference ? LoadOptions.autoInferenceEmbeddings(model, o) : null;
     }
 
     /**

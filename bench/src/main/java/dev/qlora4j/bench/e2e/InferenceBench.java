@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  * tg decode between two reads of the same weight bytes, so the host's drift between minutes does not enter.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp bench/target/benchmarks.jar dev.qlora4j.bench.e2e.InferenceBench
- *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype bf16]
+ *     MODEL_DIR [--prompt 512] [--decode 128] [--repeats 3] [--quant none|nf4|fp4|int8] [--embedding-dtype auto|f32|f16|bf16|as-stored]
  *     [--no-mmap]</pre>
  * {@code --no-mmap}: weights used as stored are copied into private memory ({@link LoadOptions#noMmap()}).
  */
@@ -34,7 +34,7 @@ public final class InferenceBench {
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         int prompt = 512, decode = 128, repeats = 3;
-        String quant = "none", embeddings = "as-stored";
+        String quant = "none", embeddings = "auto";
         boolean noMmap = false;
         for (int i = 1; i < args.length; i += 2) {
             switch (args[i]) {
@@ -50,9 +50,10 @@ public final class InferenceBench {
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
-        try (LoadedModel lm = ModelLoader.load(dir,
-                LoadOptions.parse(quant).withEmbeddings(LoadOptions.parseEmbeddings(embeddings)).withNoMmap(noMmap),
-                KernelProvider.get())) {
+        LoadOptions opts = LoadOptions.parse(quant);
+        opts = opts.withEmbeddings(embeddings.equals("auto") ? LoadOptions.autoInferenceEmbeddings(dir, opts)
+                : LoadOptions.parseEmbeddings(embeddings)); // auto: as qlora generate / eval
+        try (LoadedModel lm = ModelLoader.load(dir, opts.withNoMmap(noMmap), KernelProvider.get())) {
             DecoderModel m = lm.model();
             int v = m.spec().v();
             int[] ids = new SplittableRandom(7).ints(prompt + decode, 0, v).toArray();

@@ -50,6 +50,30 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
         return new LoadOptions(quant, blocksize, doubleQuant, maxContext, embeddings, copy);
     }
 
+    /**
+     * The embedding dtype of {@code --embedding-dtype auto} for inference: F16 when the linear weights are quantized —
+     * at load ({@code o.quant()}) or already in {@code dir} ({@link #hasQuantizationConfig}) — as transformers loads
+     * a 4/8-bit model's other modules unless given a dtype; null (as stored) otherwise.
+     */
+    public static WeightFormat autoInferenceEmbeddings(java.nio.file.Path dir, LoadOptions o) {
+        return o.quant() != null || hasQuantizationConfig(dir) ? WeightFormat.F16 : null;
+    }
+
+    /**
+     * Whether {@code dir}'s config.json has a {@code quantization_config} object: what makes transformers load a
+     * model through its bitsandbytes quantizer. An unreadable config is left to the loader to report.
+     */
+    public static boolean hasQuantizationConfig(java.nio.file.Path dir) {
+        java.nio.file.Path config = dir.resolve("config.json");
+        if (!java.nio.file.Files.isRegularFile(config)) return false;
+        try {
+            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(config.toFile())
+                    .get("quantization_config") instanceof com.fasterxml.jackson.databind.node.ObjectNode;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
     /** Parses a command-line embedding dtype: f32, f16, bf16, or as-stored. */
     public static WeightFormat parseEmbeddings(String dtype) {
         return switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
