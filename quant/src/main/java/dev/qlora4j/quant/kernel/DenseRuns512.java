@@ -149,28 +149,24 @@ final class DenseRuns512 {
             FloatVector xv = FloatVector.fromArray(F, x, xOff + j);
             IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwa = hwa.and(0x7FFF);
-            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwa = hwa.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wa = mwa.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwa.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             IntVector hwb = (IntVector) ShortVector.fromMemorySegment(S, seg, p + g, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwb = hwb.and(0x7FFF);
-            FloatVector wb = mwb.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwb.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwb.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwb = hwb.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wb = mwb.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwb.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             IntVector hwc = (IntVector) ShortVector.fromMemorySegment(S, seg, p + 2 * g, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwc = hwc.and(0x7FFF);
-            FloatVector wc = mwc.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwc.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwc.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwc = hwc.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wc = mwc.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwc.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             IntVector hwe = (IntVector) ShortVector.fromMemorySegment(S, seg, p + 3 * g, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwe = hwe.and(0x7FFF);
-            FloatVector we = mwe.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwe.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwe.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwe = hwe.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector we = mwe.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwe.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             a = wa.fma(xv, a);
             b = wb.fma(xv, b);
             c = wc.fma(xv, c);
@@ -198,16 +194,14 @@ final class DenseRuns512 {
             FloatVector xv = FloatVector.fromArray(F, x, xOff + j);
             IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwa = hwa.and(0x7FFF);
-            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwa = hwa.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wa = mwa.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwa.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             IntVector hwc = (IntVector) ShortVector.fromMemorySegment(S, seg, q, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwc = hwc.and(0x7FFF);
-            FloatVector wc = mwc.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwc.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwc.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwc = hwc.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wc = mwc.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwc.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             a = wa.fma(xv, a);
             c = wc.fma(xv, c);
             j += L;
@@ -223,10 +217,11 @@ final class DenseRuns512 {
 
     /**
      * One F16 row · x, the kernel {@link #f16Quads} and {@link #f16} match bit for bit: one accumulator chain over
-     * whole vectors, its lane sum, then the tail in scalar code. The widening is exact: sign-extend each half to an
-     * int (its sign lands in bit 31), move exponent and mantissa up 13 bits and multiply by 2^112 — which rebiases
-     * normals and turns subnormals into the right normal floats — then give infinities and NaNs (half exponent 31)
-     * the all-ones float exponent, and put the sign back.
+     * whole vectors, its lane sum, then the tail in scalar code. The widening is exact, in 7 vector ops: sign-extend
+     * each half to an int and shift it up 13 bits, which puts exponent and mantissa in float position and a copy of
+     * the sign in bit 31; clear the other sign copies (bits 28..30) and multiply by 2^112 — which rebiases normals,
+     * turns subnormals into the right normal floats and keeps the sign — then give infinities and NaNs (half exponent
+     * 31) the all-ones float exponent.
      */
     static float f16Row(VectorWidth vw, DenseWeight d, int row, float[] x, int xOff) {
         int k = d.cols(), j = 0;
@@ -237,10 +232,9 @@ final class DenseRuns512 {
             long p = (start + j) * 2;
             IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
                     .convertShape(VectorOperators.S2I, I, 0);
-            IntVector mwa = hwa.and(0x7FFF);
-            FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                    .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
-                    .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+            IntVector mwa = hwa.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+            FloatVector wa = mwa.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                    0x7F80_0000, mwa.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
             a = wa.fma(FloatVector.fromArray(F, x, xOff + j), a);
         }
         float sum = vw.sum(a);
@@ -253,10 +247,9 @@ final class DenseRuns512 {
         long p = byteOff;
         IntVector hwa = (IntVector) ShortVector.fromMemorySegment(S, seg, p, VectorWidth.LE)
                 .convertShape(VectorOperators.S2I, I, 0);
-        IntVector mwa = hwa.and(0x7FFF);
-        FloatVector wa = mwa.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_POW_112)
-                .reinterpretAsInts().lanewise(VectorOperators.OR, 0x7F80_0000, mwa.compare(VectorOperators.GE, 0x7C00))
-                .or(hwa.and(0x8000_0000)).reinterpretAsFloats();
+        IntVector mwa = hwa.lanewise(VectorOperators.LSHL, 13).and(0x8FFF_E000); // sign | exponent, mantissa
+        FloatVector wa = mwa.reinterpretAsFloats().mul(TWO_POW_112).reinterpretAsInts().lanewise(VectorOperators.OR,
+                0x7F80_0000, mwa.and(0x0F80_0000).compare(VectorOperators.EQ, 0x0F80_0000)).reinterpretAsFloats();
         return wa;
     }
 
