@@ -45,42 +45,17 @@ final class DecodeBound {
         return b + (long) (2.0 * s.l() * s.c() * meanT * 4); // K and V, fp32, every layer
     }
 
-    /** Read bandwidth in bytes/s: over 1, 2 and 4 streams per thread, the best median of 5 passes over 1 GiB. */
+    /** Read bandwidth in bytes/s of a fresh 1 GiB off-heap buffer: {@link #bestMedian} over it. */
     static double readBandwidth(KernelPool pool) {
         try (Arena arena = Arena.ofShared()) {
             MemorySegment seg = arena.allocate(BUFFER, 4096); // (BUFFER) bytes, touched so its pages exist
             for (long o = 0; o < BUFFER; o += 4096) seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, o, 1f);
-            int tiles = pool.threads();
-            long share = BUFFER / tiles; // bytes per thread
-            float[] sink = new float[tiles * 16]; // (threads, 16) one padded slot per tile
-            MemorySegment small = seg.asSlice(0, 1 << 15);
-            double best = 0;
-            for (int streams : new int[] {1, 2, 4}) {
-                for (int i = 0; i < 20_000; i++) sink[0] += ReadBandwidthBench.sum(small, streams); // compiled first
-                double[] bw = new double[5];
-                for (int r = -1; r < bw.length; r++) {
-                    long t0 = System.nanoTime();
-                    pool.run(tiles, (tile, slot) ->
-                            sink[tile * 16] += ReadBandwidthBench.sum(seg.asSlice(tile * share, share), streams));
-                    long t1 = System.nanoTime();
-                    if (r >= 0) bw[r] = BUFFER / ((t1 - t0) / 1e9);
-                }
-                Arrays.sort(bw);
-                best = Math.max(best, bw[bw.length / 2]);
-            }
-            return best;
+            return bestMedian(List.of(seg), pool);
         }
     }
 
-    /**
-     * Read bandwidth in bytes/s over the model's own weight bytes, as mapped: the main segment of every linear weight
-     * (dense data, packed 4-bit codes, int8 codes) and the LM head, each split evenly over the pool's threads and
-     * summed with 1, 2 and 4 streams per thread; the best median of 5 passes. Nothing is allocated off-heap, and the
-     * pages are the ones the decode streams (page cache for a mapped checkpoint), so this bound does not depend on
-     * where a fresh buffer's pages land.
-     */
-    static double modelReadBandwidth(DecoderModel m, KernelPool pool) {
-        List<MemorySegment> segs = weightSegments(m);
+    /** Over 1, 2 and 4 streams per thread, the best median of 5 {@link #readOnce} passes (after one to warm up). */
+    private static double bestMedian(List<MemorySegment> segs, KernelPool pool) {
         double best = 0;
         for (int streams : new int[] {1, 2, 4}) {
             double[] bw = new double[5];
@@ -94,12 +69,27 @@ final class DecodeBound {
         return best;
     }
 
+    /**
+     * Read bandwidth in bytes/s over the model's own weight bytes, as mapped: the main segment of every linear weight
+     * (dense data, packed 4-bit codes, int8 codes) and the LM head, each split evenly over the pool's threads and
+     * summed as {@link #bestMedian} does. Nothing is allocated off-heap, and the pages are the ones the decode streams
+     * (page cache for a mapped checkpoint), so this bound does not depend on where a fresh buffer's pages land.
+     */
+    static double modelReadBandwidth(DecoderModel m, KernelPool pool) {
+        return bestMedian(weightSegments(m), pool);
+    }
+
     /** The main segment of every linear weight and the LM head: what {@link #readOnce} streams. */
     static List<MemorySegment> weightSegments(DecoderModel m) {
         List<MemorySegment> segs = new ArrayList<>();
         segs.add(mainSegment(m.weights().wte()));
         for (Linear l : m.weights().linears()) segs.add(mainSegment(l.weight()));
         return segs;
+    }
+
+    /** One pass with 1 and one with 4 streams per thread over {@code segs}: the faster, in bytes/s. */
+    static double readOnceBest(List<MemorySegment> segs, KernelPool pool) {
+        return Math.max(readOnce(segs, pool, 1), readOnce(segs, pool, 4));
     }
 
     /** One pass over {@code segs}, each split evenly over the pool's threads, {@code streams} per thread: bytes/s. */
@@ -117,7 +107,6 @@ final class DecodeBound {
             });
         }
         long t1 = System.nanoTime();
-        if (sink[0] == 12345.678f) System.out.print(""); // keep the sums
         return total / ((t1 - t0) / 1e9);
     }
 

@@ -93,21 +93,18 @@ public final class InferenceBench {
             // and 4 streams per thread, the faster; the bound is their mean): the shared host's bandwidth moves
             // between minutes, so the ratio of the two taken back to back is the robust "of bound" figure
             var segs = DecodeBound.weightSegments(m);
-            DecodeBound.readOnce(segs, KernelPool.shared(), 1); // compiled
-            DecodeBound.readOnce(segs, KernelPool.shared(), 4);
+            DecodeBound.readOnceBest(segs, KernelPool.shared()); // compiled
             double[] paired = new double[PAIRED_ROUNDS]; // (rounds) decode tok/s ÷ that moment's bound
             for (int r = 0; r < paired.length; r++) {
                 cache.clear();
-                double before = Math.max(DecodeBound.readOnce(segs, KernelPool.shared(), 1),
-                        DecodeBound.readOnce(segs, KernelPool.shared(), 4));
+                double before = DecodeBound.readOnceBest(segs, KernelPool.shared());
                 long t0 = System.nanoTime();
                 for (int i = 0; i < decode; i++) {
                     m.forward(ids, prompt + i, 1, 1, i, cache, one);
                     m.logits(one, 0, 1, logits, 0);
                 }
                 double tps = decode / ((System.nanoTime() - t0) / 1e9);
-                double after = Math.max(DecodeBound.readOnce(segs, KernelPool.shared(), 1),
-                        DecodeBound.readOnce(segs, KernelPool.shared(), 4));
+                double after = DecodeBound.readOnceBest(segs, KernelPool.shared());
                 paired[r] = tps / ((before + after) / 2 / bytes);
             }
             Arrays.sort(paired);

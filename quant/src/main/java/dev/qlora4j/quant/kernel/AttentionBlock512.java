@@ -33,46 +33,65 @@ final class AttentionBlock512 {
                           int len, float scale, float[] out, int o0, int o1, int o2, int o3) {
         int j = 0;
         for (; j + 4 * L <= len; j += 4 * L) {
-            scores4x64(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j);
+            block4x64(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j);
         }
         for (; j + L <= len; j += L) {
-            scores4x16(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j,
-                    F.maskAll(true));
+            block4x16(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j, ALL);
         }
         if (j < len) {
-            scores4x16(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j,
+            block4x16(q, q0, q1, q2, q3, kt, ktOff + j, ktStride, n, scale, out, o0 + j, o1 + j, o2 + j, o3 + j,
                     VectorMask.fromLong(F, (1L << (len - j)) - 1));
         }
     }
 
-    /** Keys {@code [0, 64)} of {@code kt} at {@code ktOff}: sixteen accumulators, queries × key vectors. */
-    private static void scores4x64(float[] q, int q0, int q1, int q2, int q3, float[] kt, int ktOff, int ktStride,
-                                   int n, float scale, float[] out, int o0, int o1, int o2, int o3) {
+    /** See {@link Kernels#weightedRowSums4}; {@code n % 16 == 0}. */
+    static void weightedRowSums4(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int n,
+                                 int len, float[] y, int y0, int y1, int y2, int y3) {
+        int d = 0;
+        for (; d + 4 * L <= n; d += 4 * L) {
+            block4x64(p, p0, p1, p2, p3, v, vOff + d, stride, len, 1f, y, y0 + d, y1 + d, y2 + d, y3 + d);
+        }
+        for (; d < n; d += L) {
+            block4x16(p, p0, p1, p2, p3, v, vOff + d, stride, len, 1f, y, y0 + d, y1 + d, y2 + d, y3 + d, ALL);
+        }
+    }
+
+    private static final VectorMask<Float> ALL = F.maskAll(true);
+
+    /**
+     * The one shape both methods are made of: {@code out_i[c] = scale · Σ_{t < count} b[b_i + t] · m[mOff + t·stride
+     * + c]} for the four rows i and the 64 columns c — sixteen accumulators (rows × column vectors), per t four
+     * vector loads of m, four broadcasts of b and sixteen FMAs, each chain from zero in t order. Scores: b = the
+     * queries, m = the transposed keys, t = the head dimension; sums: b = the probabilities, m = the values, t = the
+     * keys, scale 1 (exact).
+     */
+    private static void block4x64(float[] b, int b0, int b1, int b2, int b3, float[] m, int mOff, int stride,
+                                  int count, float scale, float[] out, int o0, int o1, int o2, int o3) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
                 a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        for (int d = 0, o = ktOff; d < n; d++, o += ktStride) {
-            FloatVector k0 = FloatVector.fromArray(F, kt, o), k1 = FloatVector.fromArray(F, kt, o + L),
-                    k2 = FloatVector.fromArray(F, kt, o + 2 * L), k3 = FloatVector.fromArray(F, kt, o + 3 * L);
-            FloatVector b = FloatVector.broadcast(F, q[q0 + d]);
-            a00 = b.fma(k0, a00);
-            a01 = b.fma(k1, a01);
-            a02 = b.fma(k2, a02);
-            a03 = b.fma(k3, a03);
-            b = FloatVector.broadcast(F, q[q1 + d]);
-            a10 = b.fma(k0, a10);
-            a11 = b.fma(k1, a11);
-            a12 = b.fma(k2, a12);
-            a13 = b.fma(k3, a13);
-            b = FloatVector.broadcast(F, q[q2 + d]);
-            a20 = b.fma(k0, a20);
-            a21 = b.fma(k1, a21);
-            a22 = b.fma(k2, a22);
-            a23 = b.fma(k3, a23);
-            b = FloatVector.broadcast(F, q[q3 + d]);
-            a30 = b.fma(k0, a30);
-            a31 = b.fma(k1, a31);
-            a32 = b.fma(k2, a32);
-            a33 = b.fma(k3, a33);
+        for (int t = 0, o = mOff; t < count; t++, o += stride) {
+            FloatVector m0 = FloatVector.fromArray(F, m, o), m1 = FloatVector.fromArray(F, m, o + L),
+                    m2 = FloatVector.fromArray(F, m, o + 2 * L), m3 = FloatVector.fromArray(F, m, o + 3 * L);
+            FloatVector c = FloatVector.broadcast(F, b[b0 + t]);
+            a00 = c.fma(m0, a00);
+            a01 = c.fma(m1, a01);
+            a02 = c.fma(m2, a02);
+            a03 = c.fma(m3, a03);
+            c = FloatVector.broadcast(F, b[b1 + t]);
+            a10 = c.fma(m0, a10);
+            a11 = c.fma(m1, a11);
+            a12 = c.fma(m2, a12);
+            a13 = c.fma(m3, a13);
+            c = FloatVector.broadcast(F, b[b2 + t]);
+            a20 = c.fma(m0, a20);
+            a21 = c.fma(m1, a21);
+            a22 = c.fma(m2, a22);
+            a23 = c.fma(m3, a23);
+            c = FloatVector.broadcast(F, b[b3 + t]);
+            a30 = c.fma(m0, a30);
+            a31 = c.fma(m1, a31);
+            a32 = c.fma(m2, a32);
+            a33 = c.fma(m3, a33);
         }
         a00.mul(scale).intoArray(out, o0);
         a01.mul(scale).intoArray(out, o0 + L);
@@ -92,97 +111,21 @@ final class AttentionBlock512 {
         a33.mul(scale).intoArray(out, o3 + 3 * L);
     }
 
-    /** Keys {@code [0, 16)} of {@code kt} at {@code ktOff}, the lanes of {@code m} only (loads and stores). */
-    private static void scores4x16(float[] q, int q0, int q1, int q2, int q3, float[] kt, int ktOff, int ktStride,
-                                   int n, float scale, float[] out, int o0, int o1, int o2, int o3,
-                                   VectorMask<Float> m) {
+    /** {@link #block4x64} for 16 columns, the lanes of {@code lanes} only (loads and stores). */
+    private static void block4x16(float[] b, int b0, int b1, int b2, int b3, float[] m, int mOff, int stride,
+                                  int count, float scale, float[] out, int o0, int o1, int o2, int o3,
+                                  VectorMask<Float> lanes) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int d = 0, o = ktOff; d < n; d++, o += ktStride) {
-            FloatVector k = FloatVector.fromArray(F, kt, o, m);
-            a0 = FloatVector.broadcast(F, q[q0 + d]).fma(k, a0);
-            a1 = FloatVector.broadcast(F, q[q1 + d]).fma(k, a1);
-            a2 = FloatVector.broadcast(F, q[q2 + d]).fma(k, a2);
-            a3 = FloatVector.broadcast(F, q[q3 + d]).fma(k, a3);
+        for (int t = 0, o = mOff; t < count; t++, o += stride) {
+            FloatVector mt = FloatVector.fromArray(F, m, o, lanes);
+            a0 = FloatVector.broadcast(F, b[b0 + t]).fma(mt, a0);
+            a1 = FloatVector.broadcast(F, b[b1 + t]).fma(mt, a1);
+            a2 = FloatVector.broadcast(F, b[b2 + t]).fma(mt, a2);
+            a3 = FloatVector.broadcast(F, b[b3 + t]).fma(mt, a3);
         }
-        a0.mul(scale).intoArray(out, o0, m);
-        a1.mul(scale).intoArray(out, o1, m);
-        a2.mul(scale).intoArray(out, o2, m);
-        a3.mul(scale).intoArray(out, o3, m);
-    }
-
-    /** See {@link Kernels#weightedRowSums4}; {@code n % 16 == 0}. */
-    static void weightedRowSums4(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int n,
-                                 int len, float[] y, int y0, int y1, int y2, int y3) {
-        int d = 0;
-        for (; d + 4 * L <= n; d += 4 * L) {
-            sums4x64(p, p0, p1, p2, p3, v, vOff + d, stride, len, y, y0 + d, y1 + d, y2 + d, y3 + d);
-        }
-        for (; d < n; d += L) {
-            sums4x16(p, p0, p1, p2, p3, v, vOff + d, stride, len, y, y0 + d, y1 + d, y2 + d, y3 + d);
-        }
-    }
-
-    /** Columns {@code [0, 64)} of the value rows at {@code vOff}: sixteen accumulators, queries × column vectors. */
-    private static void sums4x64(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int len,
-                                 float[] y, int y0, int y1, int y2, int y3) {
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,
-                a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-        for (int j = 0, o = vOff; j < len; j++, o += stride) {
-            FloatVector v0 = FloatVector.fromArray(F, v, o), v1 = FloatVector.fromArray(F, v, o + L),
-                    v2 = FloatVector.fromArray(F, v, o + 2 * L), v3 = FloatVector.fromArray(F, v, o + 3 * L);
-            FloatVector b = FloatVector.broadcast(F, p[p0 + j]);
-            a00 = b.fma(v0, a00);
-            a01 = b.fma(v1, a01);
-            a02 = b.fma(v2, a02);
-            a03 = b.fma(v3, a03);
-            b = FloatVector.broadcast(F, p[p1 + j]);
-            a10 = b.fma(v0, a10);
-            a11 = b.fma(v1, a11);
-            a12 = b.fma(v2, a12);
-            a13 = b.fma(v3, a13);
-            b = FloatVector.broadcast(F, p[p2 + j]);
-            a20 = b.fma(v0, a20);
-            a21 = b.fma(v1, a21);
-            a22 = b.fma(v2, a22);
-            a23 = b.fma(v3, a23);
-            b = FloatVector.broadcast(F, p[p3 + j]);
-            a30 = b.fma(v0, a30);
-            a31 = b.fma(v1, a31);
-            a32 = b.fma(v2, a32);
-            a33 = b.fma(v3, a33);
-        }
-        a00.intoArray(y, y0);
-        a01.intoArray(y, y0 + L);
-        a02.intoArray(y, y0 + 2 * L);
-        a03.intoArray(y, y0 + 3 * L);
-        a10.intoArray(y, y1);
-        a11.intoArray(y, y1 + L);
-        a12.intoArray(y, y1 + 2 * L);
-        a13.intoArray(y, y1 + 3 * L);
-        a20.intoArray(y, y2);
-        a21.intoArray(y, y2 + L);
-        a22.intoArray(y, y2 + 2 * L);
-        a23.intoArray(y, y2 + 3 * L);
-        a30.intoArray(y, y3);
-        a31.intoArray(y, y3 + L);
-        a32.intoArray(y, y3 + 2 * L);
-        a33.intoArray(y, y3 + 3 * L);
-    }
-
-    /** Columns {@code [0, 16)} of the value rows at {@code vOff}. */
-    private static void sums4x16(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int len,
-                                 float[] y, int y0, int y1, int y2, int y3) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        for (int j = 0, o = vOff; j < len; j++, o += stride) {
-            FloatVector vj = FloatVector.fromArray(F, v, o);
-            a0 = FloatVector.broadcast(F, p[p0 + j]).fma(vj, a0);
-            a1 = FloatVector.broadcast(F, p[p1 + j]).fma(vj, a1);
-            a2 = FloatVector.broadcast(F, p[p2 + j]).fma(vj, a2);
-            a3 = FloatVector.broadcast(F, p[p3 + j]).fma(vj, a3);
-        }
-        a0.intoArray(y, y0);
-        a1.intoArray(y, y1);
-        a2.intoArray(y, y2);
-        a3.intoArray(y, y3);
+        a0.mul(scale).intoArray(out, o0, lanes);
+        a1.mul(scale).intoArray(out, o1, lanes);
+        a2.mul(scale).intoArray(out, o2, lanes);
+        a3.mul(scale).intoArray(out, o3, lanes);
     }
 }

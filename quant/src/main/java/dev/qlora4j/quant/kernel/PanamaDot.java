@@ -91,10 +91,10 @@ final class PanamaDot {
     }
 
     /**
-     * F32 or BF16 (or, at 512 bits, F16) rows {@code rowA + r} and {@code rowB + r} · x for {@code r < rows}, into {@code out[outOff + 2r]}
-     * and {@code out[outOff + 2r + 1]}: per row the same products, accumulator chains and lane sum as {@link #f32} /
-     * {@link #bf16} (bit-identical outputs), with the x loads shared by the two rows and the two lane sums done together
-     * ({@link VectorWidth#sum2}). Rows must have no tail ({@code K % 2L == 0}).
+     * F32 or BF16 (or, at 512 bits, F16) rows {@code rowA + r} and {@code rowB + r} · x for {@code r < rows}, into
+     * {@code out[outOff + 2r]} and {@code out[outOff + 2r + 1]}: per row the same products, accumulator chains and lane
+     * sum as {@link #f32} / {@link #bf16} / {@link DenseRuns512#f16Row} (bit-identical outputs), with the x loads
+     * shared by the two rows and the two lane sums done together ({@link VectorWidth#sum2}). Rows must have no tail ({@code K % 2L == 0}).
      *
      * <p>Each of the two runs of rows is one contiguous stretch of W, walked by one flat loop that switches rows when
      * its column index wraps. A loop per row (or a call per row pair) streams W from DRAM at ~0.6 of a plain read of
@@ -130,10 +130,10 @@ final class PanamaDot {
     }
 
     /**
-     * F32 or BF16 (or, at 512 bits, F16) rows in four runs of {@code rows} rows, {@code gap} rows apart: row {@code rowA + u·gap + r} · x
-     * into {@code out[outOff + 4r + u]} for {@code u < 4}, {@code r < rows} ({@code gap >= rows}). Per row the same
-     * products, accumulator chains and lane sum as {@link #f32} / {@link #bf16} (bit-identical outputs), as
-     * {@link #denseRuns} does for two runs.
+     * F32 or BF16 (or, at 512 bits, F16) rows in four runs of {@code rows} rows, {@code gap} rows apart: row
+     * {@code rowA + u·gap + r} · x into {@code out[outOff + 4r + u]} for {@code u < 4}, {@code r < rows}
+     * ({@code gap >= rows}). Per row the same products, accumulator chains and lane sum as {@link #f32} / {@link #bf16}
+     * / {@link DenseRuns512#f16Row} (bit-identical outputs), as {@link #denseRuns} does for two runs.
      *
      * <p>Why four: each run is its own sequential stream, and on the Zen 5 box W streamed from DRAM faster with four
      * per thread than with two (alternated in one JVM, 2 threads: F32 3072→768 1.41–1.46×, 768→3072 1.03–1.12×;

@@ -1,6 +1,11 @@
 package dev.qlora4j.runtime.load;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.qlora4j.quant.weight.WeightFormat;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /**
  * How to load a model's linear weights.
@@ -55,7 +60,7 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
      * at load ({@code o.quant()}) or already in {@code dir} ({@link #hasQuantizationConfig}) — as transformers loads
      * a 4/8-bit model's other modules unless given a dtype; null (as stored) otherwise.
      */
-    public static WeightFormat autoInferenceEmbeddings(java.nio.file.Path dir, LoadOptions o) {
+    public static WeightFormat autoInferenceEmbeddings(Path dir, LoadOptions o) {
         return o.quant() != null || hasQuantizationConfig(dir) ? WeightFormat.F16 : null;
     }
 
@@ -63,13 +68,12 @@ public record LoadOptions(WeightFormat quant, int blocksize, boolean doubleQuant
      * Whether {@code dir}'s config.json has a {@code quantization_config} object: what makes transformers load a
      * model through its bitsandbytes quantizer. An unreadable config is left to the loader to report.
      */
-    public static boolean hasQuantizationConfig(java.nio.file.Path dir) {
-        java.nio.file.Path config = dir.resolve("config.json");
-        if (!java.nio.file.Files.isRegularFile(config)) return false;
+    public static boolean hasQuantizationConfig(Path dir) {
+        Path config = dir.resolve("config.json");
+        if (!Files.isRegularFile(config)) return false;
         try {
-            return new com.fasterxml.jackson.databind.ObjectMapper().readTree(config.toFile())
-                    .get("quantization_config") instanceof com.fasterxml.jackson.databind.node.ObjectNode;
-        } catch (java.io.IOException e) {
+            return new ObjectMapper().readTree(config.toFile()).get("quantization_config") instanceof ObjectNode;
+        } catch (IOException e) {
             return false;
         }
     }
