@@ -3,6 +3,7 @@ package dev.qlora4j.quant.kernel;
 import dev.qlora4j.quant.weight.DenseWeight;
 import dev.qlora4j.quant.weight.FourBitWeight;
 import dev.qlora4j.quant.weight.StoredWeight;
+import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -53,6 +54,9 @@ public final class PanamaKernels implements Kernels {
     private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
     private final boolean directA; // at 512 bits x and dy are read in place (MicroKernel.kernel8x2u), not packed
+    /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
+    private static final boolean TRANSPOSE_PACK_ENABLED = !"false".equals(System.getProperty("qlora.transposePack"));
+    private final boolean transposePack; // 512 bits: W rows go into the forward panel 16×16 in registers
     private final KernelScratch[] scratch; // one per pool slot
     private final ReentrantLock callLock = new ReentrantLock(); // the job objects below are reused across calls
     private final ForwardJob forward = new ForwardJob();
@@ -83,8 +87,9 @@ public final class PanamaKernels implements Kernels {
         this.mr = MicroKernel.mr(vw);
         this.directA = mr == MicroKernel.MR_8;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
+        this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
         this.scratch = new KernelScratch[pool.threads()];
-        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, NC, nr, mr);
+        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, NC, nr, mr, transposePack);
     }
 
     @Override
@@ -357,6 +362,25 @@ public final class PanamaKernels implements Kernels {
         attention.weightedRowSum(p, pOff, v, vOff, stride, n, len, y, yOff, accumulate);
     }
 
+    /**
+     * The forward panel at 512 bits: {@code panel (slivers, kc, NR)} ← {@code W[n0 .. n0 + slivers·NR, pc .. pc +
+     * kc)} transposed, as the scalar loop in {@link ForwardJob#run} packs it: rows dequantized 16 at a time into
+     * {@code sc.rows16 (16, kc)} (rows past {@code nc} as zeros), then {@link PanelTranspose512#pack}.
+     */
+    private void packPanel16(StoredWeight w, int n0, int nc, int slivers, int pc, int kc, float[] panel,
+                             KernelScratch sc) {
+        int k = w.cols(), l = PanelTranspose512.L;
+        float[] rows = sc.rows16; // (16, kc)
+        for (int g = 0; g < slivers * nr; g += l) {
+            for (int i = 0; i < l; i++) {
+                int r = g + i;
+                if (r < nc) PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, rows, i * kc, sc.scales);
+                else Arrays.fill(rows, i * kc, (i + 1) * kc, 0f);
+            }
+            PanelTranspose512.pack(rows, kc, panel, (g / nr) * kc * nr + g % nr, nr);
+        }
+    }
+
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
         float[] x, bias, y; // x: (M, K) at xOff, or packed (ceil(M / MR), K, MR) from xOff
@@ -394,13 +418,17 @@ public final class PanamaKernels implements Kernels {
             for (int pc = 0; pc < k; pc += kcMax) {
                 int kc = Math.min(kcMax, k - pc);
                 // pack W[n0 .. n0+nc, pc .. pc+kc) transposed: sliver s holds P (kc, NR) with P[c][j] = W[n0+s·NR+j][pc+c]
-                for (int r = 0; r < slivers * nr; r++) {
-                    int base = (r / nr) * kc * nr + r % nr;
-                    if (r < nc) {
-                        PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, tmp, 0, sc.scales); // (kc)
-                        for (int c = 0; c < kc; c++) panel[base + c * nr] = tmp[c];
-                    } else {
-                        for (int c = 0; c < kc; c++) panel[base + c * nr] = 0f;
+                if (transposePack) {
+                    packPanel16(w, n0, nc, slivers, pc, kc, panel, sc);
+                } else {
+                    for (int r = 0; r < slivers * nr; r++) {
+                        int base = (r / nr) * kc * nr + r % nr;
+                        if (r < nc) {
+                            PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, tmp, 0, sc.scales); // (kc)
+                            for (int c = 0; c < kc; c++) panel[base + c * nr] = tmp[c];
+                        } else {
+                            for (int c = 0; c < kc; c++) panel[base + c * nr] = 0f;
+                        }
                     }
                 }
                 float[] init = pc == 0 ? initTile : null;
