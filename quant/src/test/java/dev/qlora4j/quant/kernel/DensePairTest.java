@@ -15,7 +15,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * on F32/BF16 weights, and F16 at 512 bits) bit for bit against the one-row kernels {@link PanamaDot#f32} / {@link PanamaDot#bf16}, the
  * two-vector lane sum {@link VectorWidth#sum2} bit for bit against {@link VectorWidth#sum}, the four-run rows
  * ({@link PanamaDot#denseQuads}) bit for bit against the one-row kernels, and the whole GEMV
- * against {@link ScalarKernels} within fp32 reassociation — at every vector width.
+ * against {@link ScalarKernels} within fp32 reassociation — at every vector width. (F16 decode GEMVs at 512 bits
+ * run {@link F16Gemv512}; there the GEMV is checked against that path's one-row kernel.)
  */
 class DensePairTest {
 
@@ -74,7 +75,7 @@ class DensePairTest {
                 }
                 for (int j = 0; j < n; j++) {
                     double abs = TestWeights.absTerms(w, j, x, 2, bias);
-                    float oneRow = oneRow(vw, w, j, x) + bias[j];
+                    float oneRow = gemvRow(vw, w, j, x) + bias[j];
                     int jj = j;
                     PanamaKernelsTest.check(want[j], got[j], abs, () -> kind + " " + k + "x" + n + " row " + jj);
                     assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(got[j]),
@@ -120,6 +121,19 @@ class DensePairTest {
             case F16 -> DenseRuns512.f16Row(vw, w, row, x, 2);
             default -> PanamaDot.f32(vw, w, row, x, 2);
         };
+    }
+
+    /**
+     * The one-row kernel of the path {@code PanamaKernels.matmul} takes for M = 1: {@link F16Gemv512#row} for F16 at
+     * 512 bits (with its prepared x), else {@link #oneRow}.
+     */
+    private static float gemvRow(VectorWidth vw, DenseWeight w, int row, float[] x) {
+        if (vw.bits() == 512 && F16Gemv512.supports(w)) {
+            float[] xs = new float[w.cols()]; // (K)
+            assertTrue(F16Gemv512.prepare(x, 2, w.cols(), xs));
+            return F16Gemv512.row(vw, w, row, xs);
+        }
+        return oneRow(vw, w, row, x);
     }
 
     /** The formats the paired and four-run loops take at this width (F16 only at 512 bits). */
