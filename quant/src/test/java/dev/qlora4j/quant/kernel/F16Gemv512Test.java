@@ -125,4 +125,23 @@ class F16Gemv512Test {
         }
         assertTrue(Float.isInfinite(want[0]) && Float.isNaN(want[2]), "the specials reach the scalar outputs");
     }
+
+    @Test
+    void theScanFindsAnInfinityOrNaNAtEveryPosition() {
+        int rows = 3, cols = 7; // 21 halves: five whole longs and a tail half
+        short[] specials = {(short) 0x7C00, (short) 0xFC00, (short) 0x7FFF, (short) 0xFE01};
+        for (short sp : specials) {
+            for (int pos = 0; pos < rows * cols; pos++) {
+                ByteBuffer bb = ByteBuffer.allocate(rows * cols * 2).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < rows * cols; i++) bb.putShort(i * 2, (short) (i % 2 == 0 ? 0x7BFF : 0xFBFF));
+                bb.putShort(pos * 2, sp);
+                DenseWeight w = new DenseWeight(WeightFormat.F16, MemorySegment.ofArray(bb.array()), rows, cols);
+                assertFalse(F16Gemv512.allFinite(w), "0x" + Integer.toHexString(sp & 0xFFFF) + " at half " + pos);
+            }
+        }
+        ByteBuffer bb = ByteBuffer.allocate(rows * cols * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < rows * cols; i++) bb.putShort(i * 2, (short) (i % 3 == 0 ? 0x7BFF : i % 3 == 1 ? 0x8000 : 0x03FF));
+        assertTrue(F16Gemv512.allFinite(new DenseWeight(WeightFormat.F16, MemorySegment.ofArray(bb.array()), rows, cols)),
+                "largest finite, -0 and subnormal halves only");
+    }
 }
