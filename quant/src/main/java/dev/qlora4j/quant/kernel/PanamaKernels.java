@@ -68,8 +68,11 @@ public final class PanamaKernels implements Kernels {
     private final WeightGradJob weightGrad = new WeightGradJob();
     private float[] packedA = new float[0]; // (ceil(M / MR), K, MR) x or dy, MR-row interleaved; grown on demand
     private float[] xDeinterleaved = new float[0]; // (K) x of a 512-bit 4-bit decode GEMV (FourBitGemv512); grown on demand
-    private float[] xF16 = new float[0]; // (K) x scaled and de-interleaved for an F16 decode GEMV (F16Gemv512); grown on demand
-    /** {@code -Dqlora.f16Gemv=false} keeps F16 decode GEMVs on {@link DenseRuns512}'s exact widening (for A/B). */
+    private float[] xF16 = new float[0]; // (K) x scaled and de-interleaved for an F16 decode GEMV (F16Gemv512 / 256); grown on demand
+    /**
+     * {@code -Dqlora.f16Gemv=false} keeps F16 decode GEMVs on the exact widening ({@link DenseRuns512} at 512 bits, the
+     * row buffer of {@link PanamaDot#dot} below) instead of {@link F16Gemv512} / {@link F16Gemv256} (for A/B).
+     */
     private static final boolean F16_FAST = !"false".equals(System.getProperty("qlora.f16Gemv"));
 
     /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
@@ -127,6 +130,9 @@ public final class PanamaKernels implements Kernels {
                 } else if (m == 1 && vw.bits() == 512 && F16_FAST && w instanceof DenseWeight d && F16Gemv512.supports(d)) {
                     if (xF16.length < k) xF16 = new float[k];
                     if (F16Gemv512.prepare(x, xOff, k, xF16)) gemv.xs = xF16; // else |x| too large: the exact widening
+                } else if (m == 1 && vw.bits() == 256 && F16_FAST && w instanceof DenseWeight d && F16Gemv256.supports(d)) {
+                    if (xF16.length < k) xF16 = new float[k];
+                    if (F16Gemv256.prepare(x, xOff, k, xF16)) gemv.xs = xF16; // else |x| too large: the exact widening
                 }
                 int rows = gemvTileRows(n, pool.threads(), w.storedBytes() / n);
                 gemv.tileRows = rows;
@@ -573,7 +579,7 @@ public final class PanamaKernels implements Kernels {
     private final class GemvJob implements KernelPool.TileJob {
         float[] x, bias, y;
         float[] xd; // (K) x de-interleaved for FourBitGemv512, or null when that path does not apply
-        float[] xs; // (K) x scaled and de-interleaved for F16Gemv512, or null when that path does not apply
+        float[] xs; // (K) x scaled and de-interleaved for F16Gemv512 / F16Gemv256, or null when that path does not apply
         int xOff, yOff, m, n, k, tileRows;
         StoredWeight w;
 
@@ -632,7 +638,34 @@ public final class PanamaKernels implements Kernels {
                     store(j + 1, pair[1]);
                 }
             }
-            if (xs != null) { // F16 rows, M = 1: F16Gemv512 in four runs, then a pair, then a lone row
+            if (xs != null && vw.bits() == 256) { // F16 rows, M = 1, AVX2: F16Gemv256 as F16Gemv512 below
+                DenseWeight d = (DenseWeight) w;
+                float[] runs = sc.runs; // (tileRows) outputs in run order
+                int quarter = (j1 - j) / 4, l = F16Gemv256.L;
+                if (quarter > 0) {
+                    F16Gemv256.quads(d, j, quarter, quarter, xs, sc.runPartials);
+                    for (int i = 0; i < 4 * quarter; i += 2) {
+                        vw.sum2(FloatVector.fromArray(vw.f(), sc.runPartials, i * l),
+                                FloatVector.fromArray(vw.f(), sc.runPartials, (i + 1) * l), runs, i);
+                    }
+                    for (int i = 0; i < quarter; i++) {
+                        for (int u = 0; u < 4; u++) store(j + u * quarter + i, runs[4 * i + u]);
+                    }
+                    j += 4 * quarter;
+                }
+                if (j1 - j >= 2) {
+                    F16Gemv256.pairs(d, j, j + 1, 1, xs, sc.runPartials);
+                    vw.sum2(FloatVector.fromArray(vw.f(), sc.runPartials, 0),
+                            FloatVector.fromArray(vw.f(), sc.runPartials, l), runs, 0);
+                    store(j, runs[0]);
+                    store(j + 1, runs[1]);
+                    j += 2;
+                }
+                if (j < j1) {
+                    store(j, F16Gemv256.row(vw, d, j, xs));
+                    j++;
+                }
+            } else if (xs != null) { // F16 rows, M = 1: F16Gemv512 in four runs, then a pair, then a lone row
                 DenseWeight d = (DenseWeight) w;
                 float[] runs = sc.runs; // (tileRows) outputs in run order
                 int quarter = (j1 - j) / 4;
