@@ -346,14 +346,16 @@ public final class PanamaKernels implements Kernels {
 
     @Override
     public boolean blockedAttention(int n) {
-        return vw.bits() == 512 && n % 16 == 0;
+        return vw.bits() == 512 ? n % 16 == 0 : vw.bits() == 256 && n % 8 == 0;
     }
 
     @Override
     public void dotRowsT4(float[] q, int q0, int q1, int q2, int q3, float[] kt, int ktOff, int ktStride, int n,
                           int len, float scale, float[] out, int o0, int o1, int o2, int o3) {
-        if (blockedAttention(n)) {
+        if (blockedAttention(n) && vw.bits() == 512) {
             AttentionBlock512.dotRowsT4(q, q0, q1, q2, q3, kt, ktOff, ktStride, n, len, scale, out, o0, o1, o2, o3);
+        } else if (blockedAttention(n)) {
+            AttentionBlock256.dotRowsT4(q, q0, q1, q2, q3, kt, ktOff, ktStride, n, len, scale, out, o0, o1, o2, o3);
         } else {
             Kernels.super.dotRowsT4(q, q0, q1, q2, q3, kt, ktOff, ktStride, n, len, scale, out, o0, o1, o2, o3);
         }
@@ -362,8 +364,10 @@ public final class PanamaKernels implements Kernels {
     @Override
     public void weightedRowSums4(float[] p, int p0, int p1, int p2, int p3, float[] v, int vOff, int stride, int n,
                                  int len, float[] y, int y0, int y1, int y2, int y3) {
-        if (blockedAttention(n)) {
+        if (blockedAttention(n) && vw.bits() == 512) {
             AttentionBlock512.weightedRowSums4(p, p0, p1, p2, p3, v, vOff, stride, n, len, y, y0, y1, y2, y3);
+        } else if (blockedAttention(n)) {
+            AttentionBlock256.weightedRowSums4(p, p0, p1, p2, p3, v, vOff, stride, n, len, y, y0, y1, y2, y3);
         } else {
             Kernels.super.weightedRowSums4(p, p0, p1, p2, p3, v, vOff, stride, n, len, y, y0, y1, y2, y3);
         }

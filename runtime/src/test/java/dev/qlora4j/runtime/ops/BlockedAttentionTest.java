@@ -104,7 +104,7 @@ class BlockedAttentionTest {
         return k instanceof PanamaKernels p ? "panama" + p.vectorBits() : k.name();
     }
 
-    /** The job takes the blocked path for prompts on 512-bit kernels, and its output is the same attention. */
+    /** The job takes the blocked path for prompts on 512- and 256-bit kernels, and its output is the same attention. */
     @Test
     void jobChoosesBlockedForPromptsAndMatchesFloat64() {
         Kernels k512 = new PanamaKernels(512);
@@ -113,7 +113,10 @@ class BlockedAttentionTest {
         assertFalse(Attention.useBlocked(k512, new float[1], 0f, 64, 64), "training saves the log-sum-exp");
         assertFalse(Attention.useBlocked(k512, null, 0.1f, 64, 64), "dropout");
         assertFalse(Attention.useBlocked(new ScalarKernels(), null, 0f, 64, 64), "no blocked kernels");
-        assertFalse(Attention.useBlocked(new PanamaKernels(256), null, 0f, 64, 64), "512 bits only");
+        Kernels k256 = new PanamaKernels(256);
+        assertTrue(Attention.useBlocked(k256, null, 0f, 8, 64), "AVX2 has its blocked kernels too");
+        assertFalse(Attention.useBlocked(k256, null, 0f, 8, 60), "256 bits: whole 8-lane head dimensions only");
+        assertFalse(Attention.useBlocked(new PanamaKernels(128), null, 0f, 64, 64), "512 and 256 bits only");
 
         int b = 2, n = 45, pos0 = 20, nh = 4, hs = 64, c = nh * hs, maxT = 96;
         Random r = new Random(77);
@@ -123,15 +126,17 @@ class BlockedAttentionTest {
         Attention.storeKv(qkvOld, 0, layout, cacheK, cacheV, 0, b, pos0, 0, maxT, nh, hs);
         Attention.storeKv(qkvNew, 0, layout, cacheK, cacheV, 0, b, n, pos0, maxT, nh, hs);
         double[] want = attentionD(qkvNew, cacheK, cacheV, layout, null, b, n, pos0, maxT, nh, hs);
-        AttentionJob job = new AttentionJob(KernelPool.shared().threads(), maxT);
-        for (int rep = 0; rep < 2; rep++) { // the second call reuses the job's blocked scratch
-            float[] out = new float[b * n * c];
-            Arrays.fill(out, Float.NaN);
-            job.run(KernelPool.shared(), k512, qkvNew, layout, cacheK, cacheV, out, null, null, b, n, pos0, maxT, nh,
-                    hs);
-            double worst = 0;
-            for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
-            assertTrue(worst <= 1e-5, "attention job error " + worst);
+        for (Kernels k : new Kernels[] {k512, k256}) {
+            AttentionJob job = new AttentionJob(KernelPool.shared().threads(), maxT);
+            for (int rep = 0; rep < 2; rep++) { // the second call reuses the job's blocked scratch
+                float[] out = new float[b * n * c];
+                Arrays.fill(out, Float.NaN);
+                job.run(KernelPool.shared(), k, qkvNew, layout, cacheK, cacheV, out, null, null, b, n, pos0, maxT, nh,
+                        hs);
+                double worst = 0;
+                for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
+                assertTrue(worst <= 1e-5, "attention job error " + worst + " at " + k);
+            }
         }
     }
 }
