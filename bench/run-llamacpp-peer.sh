@@ -26,7 +26,12 @@ if [ ! -x "$LLAMA_BENCH" ]; then
   [ -d "$PEER/node_modules/node-llama-cpp" ] || (cd "$PEER" && npm ci --ignore-scripts --no-audit --no-fund >&2)
   rm -rf "$MODELS/llama.cpp"
   git clone -q "$PEER/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$MODELS/llama.cpp" 2>/dev/null
+  # AMX: on the AMX-capable Xeon of session 18 the native build's AMX Q4_0 path (ggml-cpu/amx) segfaulted in
+  # tensor_traits::compute_forward on the first prompt (gdb backtrace in bench/RESULTS.md), so where the CPU
+  # reports amx_tile the build is native minus AMX, which is what a user there gets to run.
+  noamx=""; grep -qw amx_tile /proc/cpuinfo && noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
   cmake -S "$MODELS/llama.cpp" -B "$MODELS/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    ${noamx:+"-DCMAKE_C_FLAGS=$noamx" "-DCMAKE_CXX_FLAGS=$noamx"} \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >&2
   cmake --build "$MODELS/llama.cpp/build" --target llama-bench -j "$(nproc)" >&2
 fi
