@@ -54,7 +54,8 @@ public final class PanamaKernels implements Kernels {
     private final int nr;
     private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
-    private final boolean directA; // at 512 bits x and dy are read in place (MicroKernel.kernel8x2u), not packed
+    private final boolean directA; // at 512 bits dy (and x, unless packForwardA) are read in place (kernel8x2u)
+    private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
     private static final boolean TRANSPOSE_PACK_ENABLED = !"false".equals(System.getProperty("qlora.transposePack"));
     private final boolean transposePack; // 512 bits: W rows go into the forward panel 16×16 in registers
@@ -86,6 +87,24 @@ public final class PanamaKernels implements Kernels {
     }
 
     public PanamaKernels(int vectorBits, KernelPool pool) {
+        this(vectorBits, pool, packForwardADefault());
+    }
+
+    /**
+     * Whether a 512-bit forward packs x first ({@link MicroKernel#kernel8x2}) instead of reading it in place
+     * ({@link MicroKernel#kernel8x2u}): {@code -Dqlora.packA=true|false}, by default true on Intel cores. There the
+     * eight row pointers of the in-place kernel cost 0–19% of the GEMM at the GPT-2 forward shapes (M = 1024: 1.19×
+     * at 768→3072, 1.03–1.05× at 3072→768 and 768→2304; 1.08–1.12× at M = 512, alternated in one JVM on an AVX-512
+     * Xeon), presumably as their address arithmetic shares ports 0 and 5 with the FMAs; on Zen 4/5, whose integer and
+     * vector pipes are apart, the in-place kernel was the faster one (bench/RESULTS.md, sessions 9 and 18). dY·W
+     * reads dy in place everywhere (on the Xeon packing it gained nothing: 0.94–1.04×).
+     */
+    static boolean packForwardADefault() {
+        String p = System.getProperty("qlora.packA");
+        return p != null ? Boolean.parseBoolean(p) : CpuVendor.intel();
+    }
+
+    PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA) {
         this.vw = VectorWidth.of(vectorBits);
         this.attention = new PanamaAttention(vw);
         this.softmax = new PanamaSoftmax(vw);
@@ -93,6 +112,7 @@ public final class PanamaKernels implements Kernels {
         this.nr = MicroKernel.nr(vw);
         this.mr = MicroKernel.mr(vw);
         this.directA = mr == MicroKernel.MR_8;
+        this.directForwardA = directA && !packForwardA;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
         this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
         this.scratch = new KernelScratch[pool.threads()];
@@ -139,7 +159,7 @@ public final class PanamaKernels implements Kernels {
                 pool.run((n + rows - 1) / rows, gemv);
                 gemv.clear();
             } else {
-                if (directA) {
+                if (directForwardA) {
                     forward.set(x, xOff, false, w, bias, y, yOff, m);
                 } else {
                     forward.set(packA(x, xOff, k, m, k), 0, true, w, bias, y, yOff, m);

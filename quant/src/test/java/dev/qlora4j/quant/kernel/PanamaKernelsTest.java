@@ -57,7 +57,12 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void matmulMatchesScalar(Kind kind, int bits) {
-        PanamaKernels fast = new PanamaKernels(bits, pool);
+        for (boolean packA : new boolean[] {false, true}) { // x read in place or packed first (512 bits; see packForwardADefault)
+            matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, packA));
+        }
+    }
+
+    private void matmulMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
         Random rnd = new Random(31L * kind.ordinal() + bits);
         for (int[] shape : SHAPES) {
             int m = shape[0], k = shape[1], n = shape[2];
