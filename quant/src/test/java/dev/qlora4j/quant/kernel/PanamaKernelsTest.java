@@ -57,9 +57,9 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void matmulMatchesScalar(Kind kind, int bits) {
-        for (boolean packA : new boolean[] {false, true}) { // x read in place or packed first (512 bits; see packForwardADefault)
-            matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, packA));
-        }
+        // at 512 bits x is read in place or packed first (PanamaKernels.packForwardADefault); below, always packed
+        matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, false));
+        if (bits == 512) matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, true));
     }
 
     private void matmulMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
