@@ -155,6 +155,10 @@ public final class PanamaKernels implements Kernels {
                     if (F16Gemv256.prepare(x, xOff, k, xF16)) gemv.xs = xF16; // else |x| too large: the exact widening
                 }
                 int rows = gemvTileRows(n, pool.threads(), w.storedBytes() / n);
+                if (PAGE_ALIGNED_STREAMS && m == 1 && (gemv.xd != null || gemv.xs != null || PanamaDot.densePairs(vw, w))) {
+                    long streamRow = w instanceof FourBitWeight q ? q.packed().byteSize() / n : w.storedBytes() / n;
+                    rows = pageAlignedTileRows(n, pool.threads(), w.storedBytes() / n, streamRow, rows);
+                }
                 gemv.tileRows = rows;
                 pool.run((n + rows - 1) / rows, gemv);
                 gemv.clear();
@@ -584,6 +588,58 @@ public final class PanamaKernels implements Kernels {
                 }
             }
         }
+    }
+
+    /**
+     * Whether the decode GEMVs that walk four row runs at once (a quarter tile apart: {@link FourBitGemv512#quad},
+     * {@link F16Gemv512#quads}, {@link PanamaDot#denseQuads}) size tiles with {@link #pageAlignedTileRows}
+     * ({@code -Dqlora.pageAlignedStreams=false} to compare).
+     */
+    static final boolean PAGE_ALIGNED_STREAMS = Boolean.parseBoolean(
+            System.getProperty("qlora.pageAlignedStreams", "true"));
+    static final int PAGE = 4096; // bytes; the hardware prefetchers stop at page boundaries
+
+    /**
+     * Rows per GEMV tile such that a quarter tile spans whole 4 KiB pages of W ({@code quarter · streamRowBytes} a
+     * multiple of {@link #PAGE}), so the four runs of a tile enter their next pages at the same step: the misses
+     * there (the prefetchers do not cross pages) overlap instead of stalling the core four times, one after another.
+     * Measured with W streamed from DRAM on the Xeon: NF4+DQ 768→2304 1.13×, the F16 head 1.05× (bench/RESULTS.md,
+     * session 19). Among multiples of that unit up to {@code cap} rows (the byte and row caps of
+     * {@link #gemvTileRows}), with at least {@link #GEMV_MIN_TILES_PER_THREAD} tiles per thread where the shape
+     * allows it, the one whose busiest thread has the fewest rows, the larger within 1% of that. {@code fallback}
+     * (the plain rule's size) where no multiple fits.
+     */
+    static int pageAlignedTileRows(int n, int threads, long rowBytes, long streamRowBytes, int fallback) {
+        long unit = 4 * (PAGE / gcd(PAGE, streamRowBytes));
+        int cap = (int) Math.max(2, Math.min(GEMV_ROWS, GEMV_TILE_BYTES / Math.max(1, rowBytes)));
+        if (unit > cap || n < unit * threads) return fallback;
+        int best = -1;
+        long bestSpan = Long.MAX_VALUE;
+        for (int pass = 0; pass < 2 && best < 0; pass++) { // pass 0 keeps the tile count per thread, pass 1 drops it
+            long minTiles = pass == 0 ? (long) threads * GEMV_MIN_TILES_PER_THREAD : threads;
+            long span = Long.MAX_VALUE;
+            for (long r = unit; r <= cap; r += unit) { // fewest rows on the busiest thread
+                long tiles = Math.ceilDiv(n, r);
+                if (tiles >= minTiles) span = Math.min(span, Math.ceilDiv(tiles, threads) * r);
+            }
+            for (long r = unit; r <= cap; r += unit) { // the largest tile within 1% of that
+                long tiles = Math.ceilDiv(n, r);
+                if (tiles >= minTiles && Math.ceilDiv(tiles, threads) * r * 100 <= span * 101) {
+                    best = (int) r;
+                    bestSpan = span;
+                }
+            }
+        }
+        return best > 0 && bestSpan < Long.MAX_VALUE ? best : fallback;
+    }
+
+    private static long gcd(long a, long b) {
+        while (b != 0) {
+            long t = a % b;
+            a = b;
+            b = t;
+        }
+        return a;
     }
 
     /**

@@ -38,4 +38,46 @@ class GemvTilesTest {
             assertEquals(c[2], PanamaKernels.gemvTileRows((int) c[0], 2, c[1]), "n " + c[0] + ", row bytes " + c[1]);
         }
     }
+
+    @Test
+    void pageAlignedTilesSpanWholePagesPerQuarterAndKeepEveryThreadBusy() {
+        for (int threads = 1; threads <= 4; threads++) {
+            for (int n = 1; n <= 6000; n += n < 300 ? 1 : 53) {
+                for (long stream : new long[] {64, 384, 512, 1536, 3072, 4096, 6144, 1000}) {
+                    long rowBytes = stream + stream / 32; // plus per-row scales
+                    int plain = PanamaKernels.gemvTileRows(n, threads, rowBytes);
+                    int rows = PanamaKernels.pageAlignedTileRows(n, threads, rowBytes, stream, plain);
+                    String at = "n " + n + ", threads " + threads + ", stream row bytes " + stream;
+                    long unit = 4 * PanamaKernels.PAGE / gcd(PanamaKernels.PAGE, stream); // rows of a page-whole tile
+                    long cap = Math.min(PanamaKernels.GEMV_ROWS, PanamaKernels.GEMV_TILE_BYTES / rowBytes);
+                    if (unit > cap || n < unit * threads) { // no aligned size fits: the plain rule's
+                        assertEquals(plain, rows, at);
+                        continue;
+                    }
+                    assertEquals(0, (rows / 4) * stream % PanamaKernels.PAGE, at + ": quarter spans whole pages");
+                    assertEquals(0, rows % 4, at);
+                    assertTrue(rows <= PanamaKernels.GEMV_ROWS && rows * rowBytes <= PanamaKernels.GEMV_TILE_BYTES,
+                            at + ": caps, got " + rows);
+                    assertTrue(Math.ceilDiv(n, rows) >= threads, at + ": a tile for every thread, got " + rows);
+                }
+            }
+        }
+    }
+
+    @Test
+    void pageAlignedGpt2DecodeShapes() {
+        // hand-computed from the rule, two threads: {n, stream row bytes (NF4: K / 2, F16: 2K, F32: 4K), rows}
+        long[][] cases = {{2304, 384, 128}, {768, 384, 128}, {3072, 384, 256}, {768, 1536, 96}, {2304, 3072, 192},
+                {50257, 1536, 256}};
+        for (long[] c : cases) {
+            long rowBytes = c[1] + c[1] / 32;
+            int plain = PanamaKernels.gemvTileRows((int) c[0], 2, rowBytes);
+            assertEquals(c[2], PanamaKernels.pageAlignedTileRows((int) c[0], 2, rowBytes, c[1], plain),
+                    "n " + c[0] + ", stream row bytes " + c[1]);
+        }
+    }
+
+    private static long gcd(long a, long b) {
+        return b == 0 ? a : gcd(b, a % b);
+    }
 }
