@@ -603,7 +603,7 @@ public final class PanamaKernels implements Kernels {
      * Rows per GEMV tile such that a quarter tile spans whole 4 KiB pages of W ({@code quarter · streamRowBytes} a
      * multiple of {@link #PAGE}), so the four runs of a tile enter their next pages at the same step: the misses
      * there (the prefetchers do not cross pages) overlap instead of stalling the core four times, one after another.
-     * Measured with W streamed from DRAM on the Xeon: NF4+DQ 768→2304 1.13×, the F16 head 1.05× (bench/RESULTS.md,
+     * Measured with W streamed from DRAM on the Xeon: NF4+DQ 768→2304 1.13–1.16×, the F16 head 1.03× (bench/RESULTS.md,
      * session 19). Among multiples of that unit up to {@code cap} rows (the byte and row caps of
      * {@link #gemvTileRows}), with at least {@link #GEMV_MIN_TILES_PER_THREAD} tiles per thread where the shape
      * allows it, the one whose busiest thread has the fewest rows, the larger within 1% of that. {@code fallback}
