@@ -155,7 +155,8 @@ public final class PanamaKernels implements Kernels {
                     if (F16Gemv256.prepare(x, xOff, k, xF16)) gemv.xs = xF16; // else |x| too large: the exact widening
                 }
                 int rows = gemvTileRows(n, pool.threads(), w.storedBytes() / n);
-                if (PAGE_ALIGNED_STREAMS && m == 1 && (gemv.xd != null || gemv.xs != null || PanamaDot.densePairs(vw, w))) {
+                boolean quarterRuns = gemv.xd != null || gemv.xs != null || PanamaDot.densePairs(vw, w);
+                if (PAGE_ALIGNED_STREAMS && m == 1 && quarterRuns) {
                     long streamRow = w instanceof FourBitWeight q ? q.packed().byteSize() / n : w.storedBytes() / n;
                     rows = pageAlignedTileRows(n, pool.threads(), w.storedBytes() / n, streamRow, rows);
                 }
@@ -603,8 +604,8 @@ public final class PanamaKernels implements Kernels {
      * Rows per GEMV tile such that a quarter tile spans whole 4 KiB pages of W ({@code quarter · streamRowBytes} a
      * multiple of {@link #PAGE}), so the four runs of a tile enter their next pages at the same step: the misses
      * there (the prefetchers do not cross pages) overlap instead of stalling the core four times, one after another.
-     * Measured with W streamed from DRAM on the Xeon: NF4+DQ 768→2304 1.13–1.16×, the F16 head 1.03× (bench/RESULTS.md,
-     * session 19). Among multiples of that unit up to {@code cap} rows (the byte and row caps of
+     * Measured with W streamed from DRAM on the Xeon: NF4+DQ 768→2304 1.13–1.16×, the F16 head 1.03×
+     * (bench/RESULTS.md, session 19). Among multiples of that unit up to {@code cap} rows (the byte and row caps of
      * {@link #gemvTileRows}), with at least {@link #GEMV_MIN_TILES_PER_THREAD} tiles per thread where the shape
      * allows it, the one whose busiest thread has the fewest rows, the larger within 1% of that. {@code fallback}
      * (the plain rule's size) where no multiple fits.

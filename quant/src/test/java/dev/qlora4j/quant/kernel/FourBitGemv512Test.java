@@ -23,7 +23,8 @@ class FourBitGemv512Test {
 
     /** {K, N, blocksize}. */
     static final int[][] SHAPES = {{128, 7, 64}, {384, 33, 64}, {640, 2, 64}, {1024, 17, 128}, {512, 5, 256},
-            {4096, 3, 4096}, {768, 16, 64}, {3072, 9, 64}, {3072, 131, 64}, {768, 300, 64}, {768, 2304, 64}}; // the last two: page-aligned tiles
+            {4096, 3, 4096}, {768, 16, 64}, {3072, 9, 64}, {3072, 131, 64},
+            {768, 300, 64}, {768, 2304, 64}}; // the last two take page-aligned tiles
 
     @ParameterizedTest(name = "{0}")
     @EnumSource(value = Kind.class, names = {"NF4_F32_SCALES", "NF4_DOUBLE_QUANT", "FP4_F32_SCALES", "FP4_DOUBLE_QUANT"})
