@@ -1,7 +1,6 @@
 package dev.qlora4j.bench.e2e;
 
 import dev.qlora4j.quant.kernel.KernelProvider;
-import dev.qlora4j.runtime.load.LoadOptions;
 import dev.qlora4j.runtime.load.LoadedModel;
 import dev.qlora4j.runtime.load.ModelLoader;
 import dev.qlora4j.runtime.model.BlockWeights;
@@ -39,10 +38,8 @@ public final class DecodeBreakdown {
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
-        LoadOptions opts = LoadOptions.parse(quant);
-        opts = opts.withEmbeddings(embeddings.equals("auto") ? LoadOptions.autoInferenceEmbeddings(dir, opts)
-                : LoadOptions.parseEmbeddings(embeddings));
-        try (LoadedModel lm = ModelLoader.load(dir, opts, KernelProvider.get())) {
+        try (LoadedModel lm = ModelLoader.load(dir, InferenceBench.options(dir, quant, embeddings),
+                KernelProvider.get())) {
             DecoderModel m = lm.model();
             int v = m.spec().v(), c = m.spec().c();
             int[] ids = new SplittableRandom(7).ints(decode, 0, v).toArray();

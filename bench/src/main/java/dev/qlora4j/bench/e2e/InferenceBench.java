@@ -30,6 +30,13 @@ import java.util.SplittableRandom;
  */
 public final class InferenceBench {
 
+    /** Load options from the benches' {@code --quant} and {@code --embedding-dtype} (auto: as qlora generate / eval). */
+    static LoadOptions options(Path dir, String quant, String embeddings) {
+        LoadOptions opts = LoadOptions.parse(quant);
+        return opts.withEmbeddings(embeddings.equals("auto") ? LoadOptions.autoInferenceEmbeddings(dir, opts)
+                : LoadOptions.parseEmbeddings(embeddings));
+    }
+
     private static final int PAIRED_ROUNDS = 8;
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
@@ -50,10 +57,8 @@ public final class InferenceBench {
                 default -> throw new IllegalArgumentException("unknown flag " + args[i]);
             }
         }
-        LoadOptions opts = LoadOptions.parse(quant);
-        opts = opts.withEmbeddings(embeddings.equals("auto") ? LoadOptions.autoInferenceEmbeddings(dir, opts)
-                : LoadOptions.parseEmbeddings(embeddings)); // auto: as qlora generate / eval
-        try (LoadedModel lm = ModelLoader.load(dir, opts.withNoMmap(noMmap), KernelProvider.get())) {
+        try (LoadedModel lm = ModelLoader.load(dir, options(dir, quant, embeddings).withNoMmap(noMmap),
+                KernelProvider.get())) {
             DecoderModel m = lm.model();
             int v = m.spec().v();
             int[] ids = new SplittableRandom(7).ints(prompt + decode, 0, v).toArray();

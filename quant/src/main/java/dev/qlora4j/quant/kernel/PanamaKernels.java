@@ -612,10 +612,9 @@ public final class PanamaKernels implements Kernels {
      */
     static int pageAlignedTileRows(int n, int threads, long rowBytes, long streamRowBytes, int fallback) {
         long unit = 4 * (PAGE / gcd(PAGE, streamRowBytes));
-        int cap = (int) Math.max(2, Math.min(GEMV_ROWS, GEMV_TILE_BYTES / Math.max(1, rowBytes)));
+        int cap = gemvRowCap(rowBytes);
         if (unit > cap || n < unit * threads) return fallback;
         int best = -1;
-        long bestSpan = Long.MAX_VALUE;
         for (int pass = 0; pass < 2 && best < 0; pass++) { // pass 0 keeps the tile count per thread, pass 1 drops it
             long minTiles = pass == 0 ? (long) threads * GEMV_MIN_TILES_PER_THREAD : threads;
             long span = Long.MAX_VALUE;
@@ -625,13 +624,15 @@ public final class PanamaKernels implements Kernels {
             }
             for (long r = unit; r <= cap; r += unit) { // the largest tile within 1% of that
                 long tiles = Math.ceilDiv(n, r);
-                if (tiles >= minTiles && Math.ceilDiv(tiles, threads) * r * 100 <= span * 101) {
-                    best = (int) r;
-                    bestSpan = span;
-                }
+                if (tiles >= minTiles && Math.ceilDiv(tiles, threads) * r * 100 <= span * 101) best = (int) r;
             }
         }
-        return best > 0 && bestSpan < Long.MAX_VALUE ? best : fallback;
+        return best > 0 ? best : fallback;
+    }
+
+    /** Most rows of {@code rowBytes} stored bytes a GEMV tile may hold: {@link #GEMV_ROWS}, {@link #GEMV_TILE_BYTES}. */
+    private static int gemvRowCap(long rowBytes) {
+        return (int) Math.max(2, Math.min(GEMV_ROWS, GEMV_TILE_BYTES / Math.max(1, rowBytes)));
     }
 
     private static long gcd(long a, long b) {
@@ -651,7 +652,7 @@ public final class PanamaKernels implements Kernels {
      * tiles, 4 tiles of 192 rows at 0.74×; the byte cap keeps such long rows at 64 per tile).
      */
     static int gemvTileRows(int n, int threads, long rowBytes) {
-        int cap = (int) Math.max(2, Math.min(GEMV_ROWS, GEMV_TILE_BYTES / Math.max(1, rowBytes))) & ~1;
+        int cap = gemvRowCap(rowBytes) & ~1;
         int tiles = threads * Math.max(GEMV_MIN_TILES_PER_THREAD, Math.ceilDiv(n, threads * cap));
         return Math.min(cap, (Math.ceilDiv(n, tiles) + 1) & ~1);
     }
