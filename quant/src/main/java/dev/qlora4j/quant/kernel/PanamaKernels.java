@@ -54,7 +54,7 @@ public final class PanamaKernels implements Kernels {
     private final int nr;
     private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
-    private final boolean directA; // at 512 bits dy (and x, unless packForwardA) are read in place (kernel8x2u)
+    private final boolean directA; // 8-row kernel at 512 bits: dy (and x, unless packForwardA) read in place (kernel8x2u)
     private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
     private static final boolean TRANSPOSE_PACK_ENABLED = !"false".equals(System.getProperty("qlora.transposePack"));
@@ -105,12 +105,23 @@ public final class PanamaKernels implements Kernels {
     }
 
     PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA) {
+        this(vectorBits, pool, packForwardA, MicroKernel.mr512());
+    }
+
+    /**
+     * @param mr512 rows of the 512-bit micro-kernel ({@link MicroKernel#mr512}): 8 (x, unless packForwardA, and dy
+     *              read in place) or 12 (both packed); ignored below 512 bits (5 rows, packed)
+     */
+    PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA, int mr512) {
         this.vw = VectorWidth.of(vectorBits);
         this.attention = new PanamaAttention(vw);
         this.softmax = new PanamaSoftmax(vw);
         this.pool = pool;
         this.nr = MicroKernel.nr(vw);
-        this.mr = MicroKernel.mr(vw);
+        this.mr = vw.bits() == 512 ? mr512 : MicroKernel.mr(vw);
+        if (mr != MicroKernel.MR_5 && mr != MicroKernel.MR_8 && mr != MicroKernel.MR_12) {
+            throw new IllegalArgumentException("micro-kernel rows " + mr + " (5, 8 or 12)");
+        }
         this.directA = mr == MicroKernel.MR_8;
         this.directForwardA = directA && !packForwardA;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;

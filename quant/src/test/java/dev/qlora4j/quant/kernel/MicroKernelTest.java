@@ -7,9 +7,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The register-blocked kernels ({@link MicroKernel#kernel5x2}, {@link MicroKernel#kernel8x2} and the unpacked
- * {@link MicroKernel#kernel8x2u}) at every vector width
- * against the scalar {@link MicroKernel#reference} and {@link MicroKernel#referenceUnpacked}, accumulating into C and starting from an init row, with a C row
+ * The register-blocked kernels ({@link MicroKernel#kernel5x2}, {@link MicroKernel#kernel8x2},
+ * {@link MicroKernel#kernel12x2} and the unpacked {@link MicroKernel#kernel8x2u}) at every vector width against the scalar {@link MicroKernel#reference} and {@link MicroKernel#referenceUnpacked}, accumulating into C and starting from an init row, with a C row
  * stride wider than the sliver (the values outside the block must stay untouched), and the packers against their
  * index definitions.
  */
@@ -21,7 +20,7 @@ class MicroKernelTest {
         VectorWidth vw = VectorWidth.of(bits);
         int nr = MicroKernel.nr(vw);
         Random rnd = new Random(7L + bits);
-        for (int mr : new int[] {MicroKernel.MR_5, MicroKernel.MR_8}) {
+        for (int mr : new int[] {MicroKernel.MR_5, MicroKernel.MR_8, MicroKernel.MR_12}) {
             for (int kc : new int[] {1, 7, 256}) {
                 for (boolean withInit : new boolean[] {false, true}) {
                     int aOff = 3, pOff = 5, cOff = 2, ldc = nr + 9, initOff = 1;
@@ -89,7 +88,7 @@ class MicroKernelTest {
     }
 
     @ParameterizedTest(name = "mr {0}")
-    @ValueSource(ints = {MicroKernel.MR_5, MicroKernel.MR_8})
+    @ValueSource(ints = {MicroKernel.MR_5, MicroKernel.MR_8, MicroKernel.MR_12})
     void packersFollowTheirLayout(int mr) {
         Random rnd = new Random(mr);
         int m = 2 * mr + 3, k = 11, lda = k + 2, aOff = 4;

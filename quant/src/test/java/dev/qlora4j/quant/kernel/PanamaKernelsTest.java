@@ -57,9 +57,19 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void matmulMatchesScalar(Kind kind, int bits) {
-        // at 512 bits x is read in place or packed first (PanamaKernels.packForwardADefault); below, always packed
-        matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, false));
-        if (bits == 512) matmulMatchesScalar(kind, bits, new PanamaKernels(bits, pool, true));
+        for (PanamaKernels fast : variants(bits)) matmulMatchesScalar(kind, bits, fast);
+    }
+
+    /**
+     * Every GEMM variant at this width: at 512 bits the 8-row kernel reading x in place or packing it first
+     * ({@link PanamaKernels#packForwardADefault}; dy in place either way) and the 12-row kernel (x and dy packed;
+     * {@link MicroKernel#mr512}); below 512 bits the 5-row kernel, packed.
+     */
+    private static List<PanamaKernels> variants(int bits) {
+        if (bits != 512) return List.of(new PanamaKernels(bits, pool, false));
+        return List.of(new PanamaKernels(bits, pool, false, MicroKernel.MR_8),
+                new PanamaKernels(bits, pool, true, MicroKernel.MR_8),
+                new PanamaKernels(bits, pool, true, MicroKernel.MR_12));
     }
 
     private void matmulMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
@@ -90,7 +100,10 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void backwardMatchesScalar(Kind kind, int bits) {
-        PanamaKernels fast = new PanamaKernels(bits, pool);
+        for (PanamaKernels fast : variants(bits)) backwardMatchesScalar(kind, bits, fast);
+    }
+
+    private void backwardMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
         Random rnd = new Random(17L * kind.ordinal() + bits);
         for (int[] shape : SHAPES) {
             int m = shape[0], k = shape[1], n = shape[2];
@@ -120,7 +133,10 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} bits")
     @ValueSource(ints = {128, 256, 512})
     void weightGradMatchesScalar(int bits) {
-        PanamaKernels fast = new PanamaKernels(bits, pool);
+        for (PanamaKernels fast : variants(bits)) weightGradMatchesScalar(bits, fast);
+    }
+
+    private void weightGradMatchesScalar(int bits, PanamaKernels fast) {
         Random rnd = new Random(23L + bits);
         int[][] shapes = {{1, 13, 13}, {2, 67, 131}, {7, 131, 67}, {5, 16, 5}, {33, 67, 257}, {300, 140, 13},
                 {517, 270, 12}, {64, 33, 401}, {800, 20, 9}};
