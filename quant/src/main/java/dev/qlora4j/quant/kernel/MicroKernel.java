@@ -295,18 +295,27 @@ final class MicroKernel {
         c70.intoArray(c, cOff + 7 * ldc); c71.intoArray(c, cOff + 7 * ldc + l);
     }
 
+    /** Columns of A per chunk of {@link #packA}: a chunk of the packed block ({@code PACK_CHUNK · mr} floats) stays in L1. */
+    static final int PACK_CHUNK = 64;
+
     /**
      * Packs rows {@code [i0, i0 + mr)} of {@code A (M, K)} (row stride {@code lda}) into {@code mr}-interleaved
-     * order: {@code ap[apOff + k·mr + r] = A[i0 + r][k]}, rows at or past {@code m} as zeros.
+     * order: {@code ap[apOff + k·mr + r] = A[i0 + r][k]}, rows at or past {@code m} as zeros. It walks
+     * {@link #PACK_CHUNK} columns at a time: row by row over all of K, each row's stores (stride {@code mr}) would
+     * spread over {@code K·mr·4} bytes (147 KB at K = 3072, mr = 12), past L1, and the next row would fetch the same
+     * lines again from L2.
      */
     static void packA(int mr, float[] a, int aOff, int lda, int i0, int m, int k, float[] ap, int apOff) {
-        for (int r = 0; r < mr; r++) {
-            int dst = apOff + r;
-            if (i0 + r < m) {
-                int src = aOff + (i0 + r) * lda;
-                for (int c = 0; c < k; c++, dst += mr) ap[dst] = a[src + c];
-            } else {
-                for (int c = 0; c < k; c++, dst += mr) ap[dst] = 0f;
+        for (int c0 = 0; c0 < k; c0 += PACK_CHUNK) {
+            int c1 = Math.min(k, c0 + PACK_CHUNK);
+            for (int r = 0; r < mr; r++) {
+                int dst = apOff + c0 * mr + r;
+                if (i0 + r < m) {
+                    int src = aOff + (i0 + r) * lda;
+                    for (int c = c0; c < c1; c++, dst += mr) ap[dst] = a[src + c];
+                } else {
+                    for (int c = c0; c < c1; c++, dst += mr) ap[dst] = 0f;
+                }
             }
         }
     }

@@ -27,6 +27,13 @@ public final class PanamaKernels implements Kernels {
     /** Reduction depth of a packed panel below 512 bits (AVX2 CPUs, whose L2 may be 256–512 KB): a 128 KB panel. */
     static final int KC_NARROW = 256;
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
+    /**
+     * Output columns of a panel with the 12-row kernel (Intel cores with 2 MB of L2 per core, e.g. Sapphire Rapids):
+     * the 768 KB panel stays in L2, and every row block of A fetched from L3 feeds 8 slivers instead of 4. On an
+     * AVX-512 Xeon (with the chunked {@link MicroKernel#packA}), in-JVM A/B against NC = 128 at the GPT-2 shapes,
+     * M = 1024: forward 1.02–1.10×, dY·W 1.06–1.19×; NC = 384 was no better (0.97–1.15×).
+     */
+    static final int NC_WIDE = 256;
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
     /**
      * Most rows of W per GEMV tile ({@link #gemvTileRows}). Small tiles cost streaming rate: 16-row tiles kept the
@@ -54,6 +61,7 @@ public final class PanamaKernels implements Kernels {
     private final int nr;
     private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
+    private final int ncMax; // output columns of a panel: NC, or NC_WIDE with the 12-row kernel
     private final boolean directA; // 8-row kernel at 512 bits: dy (and x, unless packForwardA) read in place (kernel8x2u)
     private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
@@ -125,9 +133,10 @@ public final class PanamaKernels implements Kernels {
         this.directA = mr == MicroKernel.MR_8;
         this.directForwardA = directA && !packForwardA;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
+        this.ncMax = mr == MicroKernel.MR_12 ? NC_WIDE : NC;
         this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
         this.scratch = new KernelScratch[pool.threads()];
-        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, NC, nr, mr, transposePack);
+        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, ncMax, nr, mr, transposePack);
     }
 
     @Override
@@ -446,7 +455,7 @@ public final class PanamaKernels implements Kernels {
             this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
             this.n = w.rows();
             this.k = w.cols();
-            this.colTiles = (n + NC - 1) / NC;
+            this.colTiles = (n + ncMax - 1) / ncMax;
             int chunks = mChunks(colTiles, m);
             this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
@@ -463,7 +472,7 @@ public final class PanamaKernels implements Kernels {
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int n0 = (tile % colTiles) * NC, nc = Math.min(NC, n - n0), slivers = (nc + nr - 1) / nr;
+            int n0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, n - n0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] initTile = sc.initTile; // (slivers · NR)
             for (int j = 0; j < slivers * nr; j++) initTile[j] = bias != null && j < nc ? bias[n0 + j] : 0f;
@@ -511,7 +520,7 @@ public final class PanamaKernels implements Kernels {
             this.n0 = n0;
             this.n = n;
             this.k = w.cols();
-            this.colTiles = (k + NC - 1) / NC;
+            this.colTiles = (k + ncMax - 1) / ncMax;
             int chunks = mChunks(colTiles, m);
             this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
@@ -528,7 +537,7 @@ public final class PanamaKernels implements Kernels {
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
+            int k0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] panel = sc.panel, tmp = sc.rowTmp;
             for (int pc = 0; pc < n; pc += kcMax) {
@@ -562,7 +571,7 @@ public final class PanamaKernels implements Kernels {
         void set(float[] dytp, float[] x, int xOff, float[] dw, int dwOff, int m, int n, int k) {
             this.dytp = dytp; this.x = x; this.xOff = xOff; this.dw = dw; this.dwOff = dwOff;
             this.m = m; this.n = n; this.k = k;
-            this.colTiles = (k + NC - 1) / NC;
+            this.colTiles = (k + ncMax - 1) / ncMax;
             int chunks = mChunks(colTiles, n);
             this.nPer = ((n + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
@@ -578,7 +587,7 @@ public final class PanamaKernels implements Kernels {
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int k0 = (tile % colTiles) * NC, nc = Math.min(NC, k - k0), slivers = (nc + nr - 1) / nr;
+            int k0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
             int j0 = (tile / colTiles) * nPer, j1 = Math.min(n, j0 + nPer);
             float[] panel = sc.panel;
             for (int pc = 0; pc < m; pc += kcMax) {
