@@ -75,7 +75,8 @@ public final class PanamaKernels implements Kernels {
     private final DequantJob dequant = new DequantJob();
     private final PackJob pack = new PackJob();
     private final WeightGradJob weightGrad = new WeightGradJob();
-    private float[] packedA = new float[0]; // (ceil(M / MR), K, MR) x or dy, MR-row interleaved; grown on demand
+    private float[] packedA = new float[0]; // (ceil(N / MR), M, MR) dyᵀ of a weight gradient, MR-row interleaved; grown on demand
+    private final LazyPackedA lazyA; // x or dy of a packed-path GEMM, packed on first use
     private float[] xDeinterleaved = new float[0]; // (K) x of a 512-bit 4-bit decode GEMV (FourBitGemv512); grown on demand
     private float[] xF16 = new float[0]; // (K) x scaled and de-interleaved for an F16 decode GEMV (F16Gemv512 / 256); grown on demand
     /**
@@ -134,6 +135,7 @@ public final class PanamaKernels implements Kernels {
         this.directForwardA = directA && !packForwardA;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
         this.ncMax = mr == MicroKernel.MR_12 ? NC_WIDE : NC;
+        this.lazyA = new LazyPackedA(mr, kcMax);
         this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
         this.scratch = new KernelScratch[pool.threads()];
         for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, ncMax, nr, mr, transposePack);
@@ -185,12 +187,14 @@ public final class PanamaKernels implements Kernels {
                 gemv.clear();
             } else {
                 if (directForwardA) {
-                    forward.set(x, xOff, false, w, bias, y, yOff, m);
+                    forward.set(x, xOff, null, w, bias, y, yOff, m);
                 } else {
-                    forward.set(packA(x, xOff, k, m, k), 0, true, w, bias, y, yOff, m);
+                    lazyA.set(x, xOff, k, m, k, n > ncMax);
+                    forward.set(x, xOff, lazyA, w, bias, y, yOff, m);
                 }
                 pool.run(forward.tiles(), forward);
                 forward.clear();
+                lazyA.clear();
             }
         } finally {
             callLock.unlock();
@@ -210,14 +214,15 @@ public final class PanamaKernels implements Kernels {
             for (int n0 = 0; n0 < n; n0 += nb) {
                 int rows = Math.min(nb, n - n0);
                 if (directA) {
-                    backward.set(dy, dyOff + n0, n, false, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
+                    backward.set(dy, dyOff + n0, n, null, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
                 } else {
-                    backward.set(packA(dy, dyOff + n0, n, m, rows), 0, rows, true, w, n0, rows, dx, dxOff, m,
-                            accumulate || n0 > 0);
+                    lazyA.set(dy, dyOff + n0, n, m, rows, k > ncMax);
+                    backward.set(dy, dyOff + n0, n, lazyA, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
                 }
                 pool.run(backward.tiles(), backward);
             }
             backward.clear();
+            lazyA.clear();
         } finally {
             callLock.unlock();
         }
@@ -311,15 +316,15 @@ public final class PanamaKernels implements Kernels {
 
     /**
      * One MR-row block of {@code A} against every sliver of the packed panel: {@code C[i.., 0 : nc] (+)= A[i.., pc :
-     * pc + kc] · P}. {@code A} is either packed ({@code (ceil(M / MR), depth, MR)}, see {@link #packA}) or, when
-     * {@code packed} is false, read in place with row stride {@code lda}; a partial block read in place is packed
+     * pc + kc] · P}. {@code A} is either packed on first use ({@code lazy}, see {@link LazyPackedA}) or, when
+     * {@code lazy} is null, read in place with row stride {@code lda}; a partial block read in place is packed
      * into {@code sc.aTail} first, so no row past {@code rowEnd} is read.
      */
-    private void rowBlock(boolean packed, float[] a, int aOff, int lda, int depth, int i, int rowEnd, int pc, int kc,
+    private void rowBlock(LazyPackedA lazy, float[] a, int aOff, int lda, int i, int rowEnd, int pc, int kc,
                           float[] panel, int nc, int slivers, float[] c, int cOff, int ldc, float[] init,
                           KernelScratch sc) {
         int rows = Math.min(mr, rowEnd - i);
-        if (!packed && rows == mr) {
+        if (lazy == null && rows == mr) {
             for (int s = 0; s < slivers; s++) {
                 blockDirect(Math.min(nr, nc - s * nr), a, aOff + i * lda + pc, lda, panel, s * kc * nr, kc,
                         c, cOff + s * nr, ldc, init, s * nr, sc);
@@ -328,9 +333,9 @@ public final class PanamaKernels implements Kernels {
         }
         float[] ap;
         int ao;
-        if (packed) {
-            ap = a;
-            ao = aOff + (i / mr * depth + pc) * mr;
+        if (lazy != null) {
+            ap = lazy.block(i, pc, kc, sc.aTail); // (kc, MR) at ao
+            ao = ap == sc.aTail ? 0 : lazy.offset(i, pc);
         } else {
             MicroKernel.packA(mr, a, aOff + pc, lda, i, rowEnd, kc, sc.aTail, 0); // (kc, MR)
             ap = sc.aTail;
@@ -340,21 +345,6 @@ public final class PanamaKernels implements Kernels {
             block(rows, Math.min(nr, nc - s * nr), ap, ao, panel, s * kc * nr, kc, c, cOff + s * nr, ldc, init,
                     s * nr, sc);
         }
-    }
-
-    /**
-     * Packs {@code a (M, K)} (row stride {@code lda}) into {@code packedA (ceil(M / MR), K, MR)} on the pool; returns
-     * the packed array.
-     */
-    private float[] packA(float[] a, int aOff, int lda, int m, int k) {
-        int blocks = (m + mr - 1) / mr;
-        long need = (long) blocks * k * mr;
-        if (need > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("M·K too large: " + m + "·" + k);
-        if (packedA.length < need) packedA = new float[(int) need];
-        pack.set(a, aOff, lda, m, k, packedA);
-        pool.run((blocks + PACK_BLOCKS - 1) / PACK_BLOCKS, pack);
-        pack.clear();
-        return packedA;
     }
 
     /**
@@ -445,18 +435,21 @@ public final class PanamaKernels implements Kernels {
 
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
-        float[] x, bias, y; // x: (M, K) at xOff, or packed (ceil(M / MR), K, MR) from xOff
+        float[] x, bias, y; // x: (M, K) at xOff
         int xOff, yOff, m, n, k, colTiles, mPer;
-        boolean packed;
+        LazyPackedA lazy; // x packed on first use, or null: x read in place
         StoredWeight w;
 
-        void set(float[] x, int xOff, boolean packed, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
-            this.x = x; this.xOff = xOff; this.packed = packed;
+        void set(float[] x, int xOff, LazyPackedA lazy, StoredWeight w, float[] bias, float[] y, int yOff, int m) {
+            this.x = x; this.xOff = xOff; this.lazy = lazy;
             this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
             this.n = w.rows();
             this.k = w.cols();
             this.colTiles = (n + ncMax - 1) / ncMax;
             int chunks = mChunks(colTiles, m);
+            // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
+            // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
+            if (lazy != null) chunks = Math.max(chunks, Math.min(pool.threads(), m / (4 * mr)));
             this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
 
@@ -467,13 +460,16 @@ public final class PanamaKernels implements Kernels {
         void clear() {
             x = bias = y = null;
             w = null;
+            lazy = null;
         }
 
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int n0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, n - n0), slivers = (nc + nr - 1) / nr;
-            int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
+            // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
+            int chunks = (m + mPer - 1) / mPer;
+            int n0 = (tile / chunks) * ncMax, nc = Math.min(ncMax, n - n0), slivers = (nc + nr - 1) / nr;
+            int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] initTile = sc.initTile; // (slivers · NR)
             for (int j = 0; j < slivers * nr; j++) initTile[j] = bias != null && j < nc ? bias[n0 + j] : 0f;
             float[] panel = sc.panel, tmp = sc.rowTmp;
@@ -495,7 +491,7 @@ public final class PanamaKernels implements Kernels {
                 }
                 float[] init = pc == 0 ? initTile : null;
                 for (int i = i0; i < i1; i += mr) { // the x block stays in L1 across the slivers
-                    rowBlock(packed, x, xOff, k, k, i, i1, pc, kc, panel, nc, slivers, y, yOff + i * n + n0, n, init,
+                    rowBlock(lazy, x, xOff, k, i, i1, pc, kc, panel, nc, slivers, y, yOff + i * n + n0, n, init,
                             sc);
                 }
             }
@@ -507,14 +503,15 @@ public final class PanamaKernels implements Kernels {
      * two tiles share dx.
      */
     private final class BackwardJob implements KernelPool.TileJob {
-        float[] dy, dx; // dy: its columns [n0, n0 + n) at dyOff, row stride ldy, or packed (ceil(M / MR), n, MR)
+        float[] dy, dx; // dy: its columns [n0, n0 + n) at dyOff, row stride ldy
         int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer;
-        boolean accumulate, packed;
+        boolean accumulate;
+        LazyPackedA lazy; // dy packed on first use, or null: dy read in place
         StoredWeight w;
 
-        void set(float[] dy, int dyOff, int ldy, boolean packed, StoredWeight w, int n0, int n, float[] dx, int dxOff,
-                 int m, boolean accumulate) {
-            this.dy = dy; this.dyOff = dyOff; this.ldy = ldy; this.packed = packed;
+        void set(float[] dy, int dyOff, int ldy, LazyPackedA lazy, StoredWeight w, int n0, int n, float[] dx,
+                 int dxOff, int m, boolean accumulate) {
+            this.dy = dy; this.dyOff = dyOff; this.ldy = ldy; this.lazy = lazy;
             this.w = w; this.dx = dx; this.dxOff = dxOff; this.m = m;
             this.accumulate = accumulate;
             this.n0 = n0;
@@ -522,6 +519,9 @@ public final class PanamaKernels implements Kernels {
             this.k = w.cols();
             this.colTiles = (k + ncMax - 1) / ncMax;
             int chunks = mChunks(colTiles, m);
+            // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
+            // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
+            if (lazy != null) chunks = Math.max(chunks, Math.min(pool.threads(), m / (4 * mr)));
             this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
 
@@ -532,13 +532,16 @@ public final class PanamaKernels implements Kernels {
         void clear() {
             dy = dx = null;
             w = null;
+            lazy = null;
         }
 
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int k0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
-            int i0 = (tile / colTiles) * mPer, i1 = Math.min(m, i0 + mPer);
+            // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
+            int chunks = (m + mPer - 1) / mPer;
+            int k0 = (tile / chunks) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
+            int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] panel = sc.panel, tmp = sc.rowTmp;
             for (int pc = 0; pc < n; pc += kcMax) {
                 int kc = Math.min(kcMax, n - pc);
@@ -553,7 +556,7 @@ public final class PanamaKernels implements Kernels {
                 }
                 float[] init = pc == 0 && !accumulate ? sc.zeros : null;
                 for (int i = i0; i < i1; i += mr) {
-                    rowBlock(packed, dy, dyOff, ldy, n, i, i1, pc, kc, panel, nc, slivers, dx, dxOff + i * k + k0, k,
+                    rowBlock(lazy, dy, dyOff, ldy, i, i1, pc, kc, panel, nc, slivers, dx, dxOff + i * k + k0, k,
                             init, sc);
                 }
             }
@@ -848,21 +851,14 @@ public final class PanamaKernels implements Kernels {
         }
     }
 
-    /** {@code A (M, K)} → {@code (ceil(M / MR), K, MR)}; tile = PACK_BLOCKS row blocks. */
+    /** {@code aᵀ} of {@code a (M, N)} → {@code (ceil(N / MR), M, MR)}; tile = PACK_BLOCKS row blocks of aᵀ. */
     private final class PackJob implements KernelPool.TileJob {
         float[] a, ap;
-        int aOff, lda, m, k;
-        boolean transposed; // pack aᵀ of a (k = M rows, m = N cols): see packAT
-
-        void set(float[] a, int aOff, int lda, int m, int k, float[] ap) {
-            this.a = a; this.aOff = aOff; this.lda = lda; this.m = m; this.k = k; this.ap = ap;
-            this.transposed = false;
-        }
+        int aOff, lda, m, k; // aᵀ of a: k = M rows of a, m = its N cols (see packAT)
 
         /** Packs {@code a (rows, cols)} transposed: blocks run over the columns, the reduction over the rows. */
         void setTransposed(float[] a, int aOff, int rows, int cols, float[] ap) {
             this.a = a; this.aOff = aOff; this.lda = cols; this.m = cols; this.k = rows; this.ap = ap;
-            this.transposed = true;
         }
 
         void clear() {
@@ -873,11 +869,7 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             int b1 = Math.min((m + mr - 1) / mr, (tile + 1) * PACK_BLOCKS);
             for (int b = tile * PACK_BLOCKS; b < b1; b++) {
-                if (transposed) {
-                    MicroKernel.packAT(mr, a, aOff, lda, b * mr, m, k, ap, b * k * mr);
-                } else {
-                    MicroKernel.packA(mr, a, aOff, lda, b * mr, m, k, ap, b * k * mr);
-                }
+                MicroKernel.packAT(mr, a, aOff, lda, b * mr, m, k, ap, b * k * mr);
             }
         }
     }

@@ -32,6 +32,7 @@ class PanamaKernelsTest {
             {1, 13, 13}, {2, 67, 131}, {3, 131, 67}, {4, 192, 130}, {1, 64, 7}, {5, 13, 67}, {7, 131, 131},
             {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33}, {17, 16, 40}, {70, 67, 131}, {9, 1000, 40}, {10, 40, 1000},
             {7, 13, 2 * PanamaKernels.BWD_N_BLOCK + 77}, // dY·W in passes over W's rows (LM-head-like N)
+            {37, 800, 300}, // row blocks shared by column tiles and two reduction passes (LazyPackedA), both ways
     };
     static final int[] WIDTHS = {128, 256, 512};
 
