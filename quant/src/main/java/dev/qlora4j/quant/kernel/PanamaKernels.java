@@ -189,8 +189,8 @@ public final class PanamaKernels implements Kernels {
                 if (directForwardA) {
                     forward.set(x, xOff, null, w, bias, y, yOff, m);
                 } else {
-                    lazyA.set(x, xOff, k, m, k, n > ncMax);
                     forward.set(x, xOff, lazyA, w, bias, y, yOff, m);
+                    lazyA.set(x, xOff, k, m, k, forward.colTiles > 1);
                 }
                 pool.run(forward.tiles(), forward);
                 forward.clear();
@@ -216,8 +216,8 @@ public final class PanamaKernels implements Kernels {
                 if (directA) {
                     backward.set(dy, dyOff + n0, n, null, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
                 } else {
-                    lazyA.set(dy, dyOff + n0, n, m, rows, k > ncMax);
                     backward.set(dy, dyOff + n0, n, lazyA, w, n0, rows, dx, dxOff, m, accumulate || n0 > 0);
+                    lazyA.set(dy, dyOff + n0, n, m, rows, backward.colTiles > 1);
                 }
                 pool.run(backward.tiles(), backward);
             }
@@ -274,6 +274,18 @@ public final class PanamaKernels implements Kernels {
      * Splits M into chunks when there are fewer than 4 column tiles per thread: with the dynamic tile counter that
      * is enough slack to rebalance when a thread is preempted, at the price of dequantizing the panel once per chunk.
      */
+    /**
+     * Output columns per panel for a GEMM with {@code cols} output columns over {@code rows} rows: {@link #ncMax},
+     * unless that leaves fewer than 4 tiles per thread even with M split as far as {@link #mChunks} goes; then
+     * {@link #NC}. (With 256-column panels only, a LoRA-sized step, M = 88 at C = 256, ran on one thread: 0.62–0.88×
+     * the 128-column code.)
+     */
+    private int panelCols(int cols, int rows) {
+        if (ncMax == NC) return NC;
+        long tiles = (long) ((cols + ncMax - 1) / ncMax) * Math.max(1, rows / (4 * mr));
+        return tiles >= 4L * pool.threads() ? ncMax : NC;
+    }
+
     private int mChunks(int colTiles, int m) {
         int want = (2 * pool.threads() + colTiles - 1) / colTiles;
         return Math.max(1, Math.min(want, m / (4 * mr)));
@@ -436,7 +448,7 @@ public final class PanamaKernels implements Kernels {
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
         float[] x, bias, y; // x: (M, K) at xOff
-        int xOff, yOff, m, n, k, colTiles, mPer;
+        int xOff, yOff, m, n, k, colTiles, mPer, ncTile; // ncTile: output columns per panel (panelCols)
         LazyPackedA lazy; // x packed on first use, or null: x read in place
         StoredWeight w;
 
@@ -445,7 +457,8 @@ public final class PanamaKernels implements Kernels {
             this.w = w; this.bias = bias; this.y = y; this.yOff = yOff; this.m = m;
             this.n = w.rows();
             this.k = w.cols();
-            this.colTiles = (n + ncMax - 1) / ncMax;
+            this.ncTile = panelCols(n, m);
+            this.colTiles = (n + ncTile - 1) / ncTile;
             int chunks = mChunks(colTiles, m);
             // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
             // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
@@ -468,7 +481,7 @@ public final class PanamaKernels implements Kernels {
             KernelScratch sc = scratch[slot];
             // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
             int chunks = (m + mPer - 1) / mPer;
-            int n0 = (tile / chunks) * ncMax, nc = Math.min(ncMax, n - n0), slivers = (nc + nr - 1) / nr;
+            int n0 = (tile / chunks) * ncTile, nc = Math.min(ncTile, n - n0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] initTile = sc.initTile; // (slivers · NR)
             for (int j = 0; j < slivers * nr; j++) initTile[j] = bias != null && j < nc ? bias[n0 + j] : 0f;
@@ -504,7 +517,7 @@ public final class PanamaKernels implements Kernels {
      */
     private final class BackwardJob implements KernelPool.TileJob {
         float[] dy, dx; // dy: its columns [n0, n0 + n) at dyOff, row stride ldy
-        int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer;
+        int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer, ncTile; // ncTile: columns of dx per panel (panelCols)
         boolean accumulate;
         LazyPackedA lazy; // dy packed on first use, or null: dy read in place
         StoredWeight w;
@@ -517,7 +530,8 @@ public final class PanamaKernels implements Kernels {
             this.n0 = n0;
             this.n = n;
             this.k = w.cols();
-            this.colTiles = (k + ncMax - 1) / ncMax;
+            this.ncTile = panelCols(k, m);
+            this.colTiles = (k + ncTile - 1) / ncTile;
             int chunks = mChunks(colTiles, m);
             // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
             // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
@@ -540,7 +554,7 @@ public final class PanamaKernels implements Kernels {
             KernelScratch sc = scratch[slot];
             // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
             int chunks = (m + mPer - 1) / mPer;
-            int k0 = (tile / chunks) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
+            int k0 = (tile / chunks) * ncTile, nc = Math.min(ncTile, k - k0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] panel = sc.panel, tmp = sc.rowTmp;
             for (int pc = 0; pc < n; pc += kcMax) {
@@ -569,12 +583,13 @@ public final class PanamaKernels implements Kernels {
      */
     private final class WeightGradJob implements KernelPool.TileJob {
         float[] dytp, x, dw; // dytp: dyᵀ packed (ceil(N / MR), M, MR)
-        int xOff, dwOff, m, n, k, colTiles, nPer;
+        int xOff, dwOff, m, n, k, colTiles, nPer, ncTile; // ncTile: columns of dw per panel (panelCols)
 
         void set(float[] dytp, float[] x, int xOff, float[] dw, int dwOff, int m, int n, int k) {
             this.dytp = dytp; this.x = x; this.xOff = xOff; this.dw = dw; this.dwOff = dwOff;
             this.m = m; this.n = n; this.k = k;
-            this.colTiles = (k + ncMax - 1) / ncMax;
+            this.ncTile = panelCols(k, n);
+            this.colTiles = (k + ncTile - 1) / ncTile;
             int chunks = mChunks(colTiles, n);
             this.nPer = ((n + chunks - 1) / chunks + mr - 1) / mr * mr;
         }
@@ -590,7 +605,7 @@ public final class PanamaKernels implements Kernels {
         @Override
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
-            int k0 = (tile % colTiles) * ncMax, nc = Math.min(ncMax, k - k0), slivers = (nc + nr - 1) / nr;
+            int k0 = (tile % colTiles) * ncTile, nc = Math.min(ncTile, k - k0), slivers = (nc + nr - 1) / nr;
             int j0 = (tile / colTiles) * nPer, j1 = Math.min(n, j0 + nPer);
             float[] panel = sc.panel;
             for (int pc = 0; pc < m; pc += kcMax) {

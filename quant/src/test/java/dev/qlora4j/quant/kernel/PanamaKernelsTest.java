@@ -33,6 +33,7 @@ class PanamaKernelsTest {
             {6, 64, 16}, {33, 67, 257}, {13, 300, 140}, {12, 257, 270}, {40, 16, 33}, {17, 16, 40}, {70, 67, 131}, {9, 1000, 40}, {10, 40, 1000},
             {7, 13, 2 * PanamaKernels.BWD_N_BLOCK + 77}, // dY·W in passes over W's rows (LM-head-like N)
             {37, 800, 300}, // row blocks shared by column tiles and two reduction passes (LazyPackedA), both ways
+            {150, 100, 1100}, {150, 1100, 100}, // 256-column panels of the 12-row kernel (3 threads), fwd, then dY·W
     };
     static final int[] WIDTHS = {128, 256, 512};
 
