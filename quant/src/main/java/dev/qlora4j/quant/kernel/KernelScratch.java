@@ -8,7 +8,7 @@ final class KernelScratch {
     final float[] initTile; // (NC) bias of the tile's columns, zero-padded
     final float[] zeros; // (NC) accumulator start for an overwriting backward pass
     final float[] cTile; // (MR, NR) output of a partial sliver
-    final float[] aTail; // (KC, MR) a partial row block of A read in place, packed (rows past M as zeros)
+    final float[] aTail; // (KC, MR) a row block of A packed here: a partial one read in place, or one another thread is packing (LazyPackedA)
     final float[] rows16; // (16, KC) sixteen dequantized rows of W for PanelTranspose512 (empty below 512 bits)
     final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
     final float[] pair = new float[2]; // (2) the two outputs of a paired GEMV row step

@@ -9,10 +9,11 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Vector API kernels. Forward GEMM {@code y = x·Wᵀ + bias} and backward {@code dx (+)= dy·W} dequantize a tile of
- * {@code W} (NC output columns × kc of the reduction) once into a per-thread packed fp32 panel and sweep every row
- * of the activations over it with the {@link MicroKernel} (5 or 8 rows × 2 vectors; at 512 bits the activations are
- * read in place, below they are packed first); decode-sized forwards ({@code M ≤ 4}) use the fused
- * dequantize-and-dot of {@link PanamaDot}. Work is split by output tiles over {@link KernelPool}; the
+ * {@code W} (NC or NC_WIDE output columns × kc of the reduction) once into a per-thread packed fp32 panel and sweep
+ * every row of the activations over it with the {@link MicroKernel} (5, 8 or 12 rows × 2 vectors): below 512 bits and
+ * with the 12-row kernel (Intel) the activations are packed on first use ({@link LazyPackedA}); with the 8-row kernel
+ * (AMD) they are read in place (the forward's x packed when {@code packForwardA}). Decode-sized forwards
+ * ({@code M ≤ 4}) use the fused dequantize-and-dot GEMVs. Work is split by output tiles over {@link KernelPool}; the
  * scalar twin of every path is {@link ScalarKernels}.
  */
 public final class PanamaKernels implements Kernels {
@@ -45,10 +46,10 @@ public final class PanamaKernels implements Kernels {
     static final int GEMV_MIN_TILES_PER_THREAD = 4;
     static final long GEMV_TILE_BYTES = 768 << 10; // most stored bytes of W per GEMV tile (256 F32 rows at K = 768)
     static final int DEQUANT_TILE = 1 << 16; // elements per dequantizeRows tile
-    static final int PACK_BLOCKS = 16; // MR-row blocks of A per packing tile
+    static final int PACK_BLOCKS = 16; // MR-row blocks of dyᵀ per packing tile (weight gradient)
     /**
      * {@code dY·W} over more rows of W than this (an LM head: N = V = 50,257) runs in passes of this many rows, so the
-     * packed {@code dY} (below 512 bits) is (M, BWD_N_BLOCK) instead of (M, N): 9 MB instead of 51 MB at M = 256. A
+     * packed {@code dY} (when packed) is (M, BWD_N_BLOCK) instead of (M, N): 9 MB instead of 51 MB at M = 256. A
      * multiple of both KCs, so the passes add the same kc-deep partial products in the same order: bit-identical to one
      * pass.
      */
@@ -105,8 +106,9 @@ public final class PanamaKernels implements Kernels {
      * eight row pointers of the in-place kernel cost 0–19% of the GEMM at the GPT-2 forward shapes (M = 1024: 1.19×
      * at 768→3072, 1.03–1.05× at 3072→768 and 768→2304; 1.08–1.12× at M = 512, alternated in one JVM on an AVX-512
      * Xeon), presumably as their address arithmetic shares ports 0 and 5 with the FMAs; on Zen 4/5, whose integer and
-     * vector pipes are apart, the in-place kernel was the faster one (bench/RESULTS.md, sessions 9 and 18). dY·W
-     * reads dy in place everywhere (on the Xeon packing it gained nothing: 0.94–1.04×).
+     * vector pipes are apart, the in-place kernel was the faster one (bench/RESULTS.md, sessions 9 and 18). With the
+     * 8-row kernel dY·W reads dy in place (on the Xeon packing it gained nothing: 0.94–1.04×); the 12-row kernel,
+     * Intel's default since session 20 ({@link MicroKernel#mr512}), packs both.
      */
     static boolean packForwardADefault() {
         String p = System.getProperty("qlora.packA");
