@@ -29,12 +29,16 @@ public final class AbRunner {
     private AbRunner() {
     }
 
+    /** {@code -Dqlora.vectorBits} (as the kernels read it), else the CPU's preferred width. */
+    static int vectorBits() {
+        return Integer.getInteger("qlora.vectorBits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+    }
+
     /** GFLOP/s of back-to-back GEMV calls for {@code nanos}; the weights are built on the first call of a config. */
     public static double run(String format, int k, int n, int threads, boolean cold, long nanos) {
         String key = format + " " + k + "x" + n + " " + threads + " " + cold;
         Setup s = SETUPS.computeIfAbsent(key, z -> {
-            Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(
-                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), new KernelPool(t)));
+            Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(vectorBits(), new KernelPool(t)));
             StoredWeight first = BenchWeights.random(format, n, k, 42);
             int copies = cold ? (int) Math.max(2, BenchWeights.COLD_BYTES / first.storedBytes() + 1) : 1;
             StoredWeight[] ws = new StoredWeight[copies];
@@ -62,8 +66,7 @@ public final class AbRunner {
     public static double runGemm(String format, int k, int n, int threads, int m, boolean backward, long nanos) {
         String key = format + " " + k + "x" + n + " " + threads + " " + m;
         GemmSetup s = GEMM_SETUPS.computeIfAbsent(key, z -> {
-            Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(
-                    jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize(), new KernelPool(t)));
+            Kernels kernels = KERNELS.computeIfAbsent(threads, t -> new PanamaKernels(vectorBits(), new KernelPool(t)));
             StoredWeight w = BenchWeights.random(format, n, k, 42);
             float[] x = BenchWeights.randomArray(m * k, 1), bias = BenchWeights.randomArray(n, 2); // (M, K), (N)
             float[] dy = BenchWeights.randomArray(m * n, 3); // (M, N)
