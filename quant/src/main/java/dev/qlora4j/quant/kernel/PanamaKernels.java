@@ -32,7 +32,8 @@ public final class PanamaKernels implements Kernels {
      * Output columns of a panel with the 12-row kernel (Intel cores with 2 MB of L2 per core, e.g. Sapphire Rapids):
      * the 768 KB panel stays in L2, and every row block of A fetched from L3 feeds 8 slivers instead of 4. On an
      * AVX-512 Xeon (with the chunked {@link MicroKernel#packA}), in-JVM A/B against NC = 128 at the GPT-2 shapes,
-     * M = 1024: forward 1.02–1.10×, dY·W 1.06–1.19×; NC = 384 was no better (0.97–1.15×).
+     * M = 1024, two runs: forward 0.98–1.10×, dY·W 1.02–1.19×; NC = 384 was no better (0.97–1.15×). Used only where
+     * it leaves enough tiles ({@link #panelCols}).
      */
     static final int NC_WIDE = 256;
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
@@ -273,10 +274,6 @@ public final class PanamaKernels implements Kernels {
     }
 
     /**
-     * Splits M into chunks when there are fewer than 4 column tiles per thread: with the dynamic tile counter that
-     * is enough slack to rebalance when a thread is preempted, at the price of dequantizing the panel once per chunk.
-     */
-    /**
      * Output columns per panel for a GEMM with {@code cols} output columns over {@code rows} rows: {@link #ncMax},
      * unless that leaves fewer than 4 tiles per thread even with M split as far as {@link #mChunks} goes; then
      * {@link #NC}. (With 256-column panels only, a LoRA-sized step, M = 88 at C = 256, ran on one thread: 0.62–0.88×
@@ -288,6 +285,10 @@ public final class PanamaKernels implements Kernels {
         return tiles >= 4L * pool.threads() ? ncMax : NC;
     }
 
+    /**
+     * Splits M into chunks when there are fewer than 4 column tiles per thread: with the dynamic tile counter that
+     * is enough slack to rebalance when a thread is preempted, at the price of dequantizing the panel once per chunk.
+     */
     private int mChunks(int colTiles, int m) {
         int want = (2 * pool.threads() + colTiles - 1) / colTiles;
         return Math.max(1, Math.min(want, m / (4 * mr)));
