@@ -47,9 +47,10 @@ final class MicroKernel {
     static int mr512() {
         String p = System.getProperty("qlora.mr512");
         if (p != null) {
-            int v = Integer.parseInt(p.trim());
-            if (v != MR_8 && v != MR_12) throw new IllegalArgumentException("-Dqlora.mr512 must be 8 or 12, not " + p);
-            return v;
+            String t = p.trim();
+            if (t.equals("8")) return MR_8;
+            if (t.equals("12")) return MR_12;
+            throw new IllegalArgumentException("-Dqlora.mr512 must be 8 or 12, not '" + p + "'");
         }
         return CpuVendor.intel() ? MR_12 : MR_8;
     }

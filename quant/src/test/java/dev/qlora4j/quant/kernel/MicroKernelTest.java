@@ -1,15 +1,18 @@
 package dev.qlora4j.quant.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The register-blocked kernels ({@link MicroKernel#kernel5x2}, {@link MicroKernel#kernel8x2},
- * {@link MicroKernel#kernel12x2} and the unpacked {@link MicroKernel#kernel8x2u}) at every vector width against the scalar {@link MicroKernel#reference} and {@link MicroKernel#referenceUnpacked}, accumulating into C and starting from an init row, with a C row
- * stride wider than the sliver (the values outside the block must stay untouched), and the packers against their
+ * {@link MicroKernel#kernel12x2} and the unpacked {@link MicroKernel#kernel8x2u}) at every vector width against the
+ * scalar {@link MicroKernel#reference} and {@link MicroKernel#referenceUnpacked}, accumulating into C and starting
+ * from an init row, with a C row stride wider than the sliver (the values outside the block must stay untouched), and the packers against their
  * index definitions.
  */
 class MicroKernelTest {
@@ -118,6 +121,28 @@ class MicroKernelTest {
                     assertEquals(want, apt[(b * rows + i) * mr + r], 0f, "packAT block " + b + " row " + i + " r " + r);
                 }
             }
+        }
+    }
+
+    /** {@code -Dqlora.mr512} picks the 512-bit kernel's rows: 8 or 12, anything else is refused by name. */
+    @Test
+    void mr512FlagIsReadAndChecked() {
+        String before = System.getProperty("qlora.mr512");
+        try {
+            System.setProperty("qlora.mr512", "8");
+            assertEquals(MicroKernel.MR_8, MicroKernel.mr512());
+            System.setProperty("qlora.mr512", " 12 ");
+            assertEquals(MicroKernel.MR_12, MicroKernel.mr512());
+            for (String bad : new String[] {"10", "twelve", ""}) {
+                System.setProperty("qlora.mr512", bad);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, MicroKernel::mr512);
+                assertEquals(true, e.getMessage().contains("-Dqlora.mr512"), e.getMessage());
+            }
+            System.clearProperty("qlora.mr512");
+            assertEquals(CpuVendor.intel() ? MicroKernel.MR_12 : MicroKernel.MR_8, MicroKernel.mr512());
+        } finally {
+            if (before == null) System.clearProperty("qlora.mr512");
+            else System.setProperty("qlora.mr512", before);
         }
     }
 }
