@@ -7,11 +7,13 @@ import java.util.stream.Stream;
 
 /**
  * The CPU's vendor, for the few kernel choices that differ between Intel and AMD cores of the same vector width
- * (read once from Linux's {@code /proc/cpuinfo}; "unknown" elsewhere, which keeps every default).
+ * (read once from Linux's {@code /proc/cpuinfo}; "unknown" elsewhere, which keeps every default), and its per-core L2
+ * size (from {@code /sys/devices/system/cpu/cpu0/cache}; unknown elsewhere).
  */
 final class CpuVendor {
 
     private static final String VENDOR = read(Path.of("/proc/cpuinfo"));
+    private static final long L2_BYTES = l2Bytes(Path.of("/sys/devices/system/cpu/cpu0/cache"));
 
     private CpuVendor() {
     }
@@ -29,5 +31,31 @@ final class CpuVendor {
         } catch (IOException | RuntimeException e) {
             return "unknown";
         }
+    }
+
+    /** Bytes of cpu0's level-2 cache, or -1 when unknown. */
+    static long l2Bytes() {
+        return L2_BYTES;
+    }
+
+    /**
+     * The level-2 data or unified cache's size from a sysfs {@code cache} directory ({@code indexN/level},
+     * {@code indexN/type}, {@code indexN/size} as "2048K" or "1M"), or -1 when there is none or it cannot be read.
+     */
+    static long l2Bytes(Path cacheDir) {
+        for (int i = 0; i < 8; i++) {
+            Path d = cacheDir.resolve("index" + i);
+            try {
+                if (!Files.isDirectory(d) || !Files.readString(d.resolve("level")).trim().equals("2")) continue;
+                if (Files.readString(d.resolve("type")).trim().equals("Instruction")) continue;
+                String size = Files.readString(d.resolve("size")).trim();
+                long unit = size.endsWith("K") ? 1L << 10 : size.endsWith("M") ? 1L << 20 : 1;
+                String digits = unit == 1 ? size : size.substring(0, size.length() - 1);
+                return Long.parseLong(digits) * unit;
+            } catch (IOException | RuntimeException e) {
+                return -1;
+            }
+        }
+        return -1;
     }
 }

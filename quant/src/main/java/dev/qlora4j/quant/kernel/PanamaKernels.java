@@ -32,8 +32,9 @@ public final class PanamaKernels implements Kernels {
      * Output columns of a panel with the 12-row kernel (Intel cores with 2 MB of L2 per core, e.g. Sapphire Rapids):
      * the 768 KB panel stays in L2, and every row block of A fetched from L3 feeds 8 slivers instead of 4. On an
      * AVX-512 Xeon (with the chunked {@link MicroKernel#packA}), in-JVM A/B against NC = 128 at the GPT-2 shapes,
-     * M = 1024, two runs: forward 0.98–1.10×, dY·W 1.02–1.19×; NC = 384 was no better (0.97–1.15×). Used only where
-     * it leaves enough tiles ({@link #panelCols}).
+     * M = 1024, two runs: forward 0.98–1.10×, dY·W 1.02–1.19×; NC = 384 was no better (0.97–1.15×). Used only with an
+     * L2 of at least 1.5 MB ({@link #widePanelsFit}; not measured on smaller ones) and where it leaves enough tiles
+     * ({@link #panelCols}).
      */
     static final int NC_WIDE = 256;
     static final int GEMV_MAX_M = 4; // forward with at most this many rows uses the fused GEMV
@@ -63,7 +64,7 @@ public final class PanamaKernels implements Kernels {
     private final int nr;
     private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
-    private final int ncMax; // output columns of a panel: NC, or NC_WIDE with the 12-row kernel
+    private final int ncMax; // output columns of a panel: NC, or NC_WIDE with the 12-row kernel and a large L2
     private final boolean directA; // 8-row kernel at 512 bits: dy (and x, unless packForwardA) read in place (kernel8x2u)
     private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
@@ -125,6 +126,19 @@ public final class PanamaKernels implements Kernels {
      *              read in place) or 12 (both packed); ignored below 512 bits (5 rows, packed)
      */
     PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA, int mr512) {
+        this(vectorBits, pool, packForwardA, mr512, widePanelsFit(CpuVendor.l2Bytes()));
+    }
+
+    /**
+     * Whether an NC_WIDE panel (768 KB at KC = 768) fits this L2 with room for the rows of A streaming past: at least
+     * 1.5 MB (the 2 MB L2 of the Xeon it was measured on), or an L2 of unknown size (the measured case kept).
+     */
+    static boolean widePanelsFit(long l2Bytes) {
+        return l2Bytes < 0 || l2Bytes >= 3L << 19;
+    }
+
+    /** @param widePanels whether the 12-row kernel uses NC_WIDE-column panels ({@link #widePanelsFit}) */
+    PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA, int mr512, boolean widePanels) {
         this.vw = VectorWidth.of(vectorBits);
         this.attention = new PanamaAttention(vw);
         this.softmax = new PanamaSoftmax(vw);
@@ -137,7 +151,7 @@ public final class PanamaKernels implements Kernels {
         this.directA = mr == MicroKernel.MR_8;
         this.directForwardA = directA && !packForwardA;
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
-        this.ncMax = mr == MicroKernel.MR_12 ? NC_WIDE : NC;
+        this.ncMax = mr == MicroKernel.MR_12 && widePanels ? NC_WIDE : NC;
         this.lazyA = new LazyPackedA(mr, kcMax);
         this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
         this.scratch = new KernelScratch[pool.threads()];

@@ -31,4 +31,32 @@ class CpuVendorTest {
         Files.writeString(arm, "processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n");
         assertEquals("unknown", CpuVendor.read(arm));
     }
+
+    @Test
+    void readsTheL2SizeFromSysfsCacheEntries() throws IOException {
+        Path cache = dir.resolve("cache");
+        writeIndex(cache, 0, "1", "Data", "48K");
+        writeIndex(cache, 1, "1", "Instruction", "32K");
+        writeIndex(cache, 2, "2", "Unified", "2048K");
+        writeIndex(cache, 3, "3", "Unified", "491520K");
+        assertEquals(2048L << 10, CpuVendor.l2Bytes(cache));
+        Path mega = dir.resolve("mega");
+        writeIndex(mega, 0, "2", "Unified", "1M");
+        assertEquals(1L << 20, CpuVendor.l2Bytes(mega));
+        assertEquals(-1, CpuVendor.l2Bytes(dir.resolve("absent")));
+        Path bad = dir.resolve("bad");
+        writeIndex(bad, 0, "2", "Unified", "lots");
+        assertEquals(-1, CpuVendor.l2Bytes(bad));
+        // the rule that uses it: 256-column panels need at least 1.5 MB of L2 (or an unknown one)
+        assertEquals(true, PanamaKernels.widePanelsFit(2048L << 10));
+        assertEquals(false, PanamaKernels.widePanelsFit(1L << 20));
+        assertEquals(true, PanamaKernels.widePanelsFit(-1));
+    }
+
+    private static void writeIndex(Path cache, int i, String level, String type, String size) throws IOException {
+        Path d = Files.createDirectories(cache.resolve("index" + i));
+        Files.writeString(d.resolve("level"), level + "\n");
+        Files.writeString(d.resolve("type"), type + "\n");
+        Files.writeString(d.resolve("size"), size + "\n");
+    }
 }

@@ -65,13 +65,14 @@ class PanamaKernelsTest {
     /**
      * Every GEMM variant at this width: at 512 bits the 8-row kernel reading x in place or packing it first
      * ({@link PanamaKernels#packForwardADefault}; dy in place either way) and the 12-row kernel (x and dy packed;
-     * {@link MicroKernel#mr512}); below 512 bits the 5-row kernel, packed.
+     * {@link MicroKernel#mr512}) with 256- and 128-column panels; below 512 bits the 5-row kernel, packed.
      */
     private static List<PanamaKernels> variants(int bits) {
         if (bits != 512) return List.of(new PanamaKernels(bits, pool, false));
         return List.of(new PanamaKernels(bits, pool, false, MicroKernel.MR_8),
                 new PanamaKernels(bits, pool, true, MicroKernel.MR_8),
-                new PanamaKernels(bits, pool, true, MicroKernel.MR_12));
+                new PanamaKernels(bits, pool, true, MicroKernel.MR_12, true),
+                new PanamaKernels(bits, pool, true, MicroKernel.MR_12, false));
     }
 
     private void matmulMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
