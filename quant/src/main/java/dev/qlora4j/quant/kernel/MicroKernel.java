@@ -29,17 +29,10 @@ final class MicroKernel {
     }
 
     /**
-     * Rows per register block at this width: 8 at 512 bits (16 accumulators + 2 panel vectors + broadcasts of
-     * AVX-512's 32 registers), else 5 (AVX2's 16). Stand-alone, one thread, panel and A in cache, 512-bit lanes: 5×2
-     * ran at 137–175 GFLOP/s, 8×2 at 184–212 of the 228.5 FMA peak (bench/RESULTS.md, session 9).
-     */
-    static int mr(VectorWidth vw) {
-        return vw.bits() == 512 ? MR_8 : MR_5;
-    }
-
-    /**
-     * Rows per register block of the packed 512-bit kernel: {@code -Dqlora.mr512=8|12}, by default 12 on Intel cores
-     * and 8 elsewhere. On an AVX-512 Xeon (one thread, packed A, a 4-sliver 768-deep panel in L2) the 12×2 loop ran at
+     * Rows per register block at 512 bits (below, always {@link #MR_5}: AVX2's 16 registers hold 10 accumulators):
+     * {@code -Dqlora.mr512=8|12}, by default 12 on Intel cores and 8 elsewhere. Stand-alone on Zen 5, one thread,
+     * panel and A in cache: 5×2 ran at 137–175 GFLOP/s, 8×2 at 184–212 of the 228.5 FMA peak (bench/RESULTS.md,
+     * session 9). On an AVX-512 Xeon (one thread, packed A, a 4-sliver 768-deep panel in L2) the 12×2 loop ran at
      * 176–192 GFLOP/s against 164–174 for 8×2: it loads the two panel vectors once per 24 FMAs instead of 16, and
      * the panel comes from L2. C2 keeps all 24 accumulators in registers (no spill in the compiled loop). On Zen 5
      * 12×2 was no faster than 8×2 (197 against 184–212), and there the in-place 8-row kernel {@link #kernel8x2u} wins.
@@ -55,7 +48,7 @@ final class MicroKernel {
         return CpuVendor.intel() ? MR_12 : MR_8;
     }
 
-    /** The kernel of {@code mr} rows ({@link #mr}); same arguments as {@link #kernel5x2}. */
+    /** The kernel of {@code mr} rows (5, 8 or 12); same arguments as {@link #kernel5x2}. */
     static void kernel(VectorWidth vw, int mr, float[] ap, int aOff, float[] p, int pOff, int kc,
                        float[] c, int cOff, int ldc, float[] init, int initOff) {
         if (mr == MR_12) {

@@ -62,7 +62,7 @@ public final class PanamaKernels implements Kernels {
     private final PanamaSoftmax softmax;
     private final KernelPool pool;
     private final int nr;
-    private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr)
+    private final int mr; // rows of the micro-kernel at this width (MicroKernel.mr512 at 512 bits, else 5)
     private final int kcMax; // reduction depth of a panel at this width (KC_512 or KC_NARROW)
     private final int ncMax; // output columns of a panel: NC, or NC_WIDE with the 12-row kernel and a large L2
     private final boolean directA; // 8-row kernel at 512 bits: dy (and x, unless packForwardA) read in place (kernel8x2u)
@@ -144,7 +144,7 @@ public final class PanamaKernels implements Kernels {
         this.softmax = new PanamaSoftmax(vw);
         this.pool = pool;
         this.nr = MicroKernel.nr(vw);
-        this.mr = vw.bits() == 512 ? mr512 : MicroKernel.mr(vw);
+        this.mr = vw.bits() == 512 ? mr512 : MicroKernel.MR_5;
         if (mr != MicroKernel.MR_5 && mr != MicroKernel.MR_8 && mr != MicroKernel.MR_12) {
             throw new IllegalArgumentException("micro-kernel rows " + mr + " (5, 8 or 12)");
         }
@@ -309,6 +309,16 @@ public final class PanamaKernels implements Kernels {
     }
 
     /**
+     * {@link #mChunks}, and when A is packed on first use at least one row chunk per thread, so the threads start on
+     * different row blocks and no two pack the same ones (in-JVM A/B against one chunk at the 9- and 12-column-tile
+     * shapes: 1.02–1.12×).
+     */
+    private int rowChunks(int colTiles, int m, boolean packedOnFirstUse) {
+        int chunks = mChunks(colTiles, m);
+        return packedOnFirstUse ? Math.max(chunks, Math.min(pool.threads(), m / (4 * mr))) : chunks;
+    }
+
+    /**
      * {@code C[rows, cols] (+)= A[rows, kc] · P[kc, cols]} for one row block of the packed {@code A} and one sliver
      * ({@code cols ≤ NR}); a partial block (rows past M, or a partial sliver) goes through {@code cTile}.
      */
@@ -465,7 +475,7 @@ public final class PanamaKernels implements Kernels {
     /** {@code y[M, N] = x[M, K] · Wᵀ + bias}; tile = (NC columns of y, a chunk of M rows). */
     private final class ForwardJob implements KernelPool.TileJob {
         float[] x, bias, y; // x: (M, K) at xOff
-        int xOff, yOff, m, n, k, colTiles, mPer, ncTile; // ncTile: output columns per panel (panelCols)
+        int xOff, yOff, m, n, k, colTiles, mPer, chunks, ncTile; // ncTile: output columns per panel (panelCols)
         LazyPackedA lazy; // x packed on first use, or null: x read in place
         StoredWeight w;
 
@@ -476,15 +486,13 @@ public final class PanamaKernels implements Kernels {
             this.k = w.cols();
             this.ncTile = panelCols(n, m);
             this.colTiles = (n + ncTile - 1) / ncTile;
-            int chunks = mChunks(colTiles, m);
-            // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
-            // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
-            if (lazy != null) chunks = Math.max(chunks, Math.min(pool.threads(), m / (4 * mr)));
-            this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
+            int want = rowChunks(colTiles, m, lazy != null);
+            this.mPer = ((m + want - 1) / want + mr - 1) / mr * mr;
+            this.chunks = (m + mPer - 1) / mPer; // row chunks of mPer rows (the last may be shorter)
         }
 
         int tiles() {
-            return colTiles * ((m + mPer - 1) / mPer);
+            return colTiles * chunks;
         }
 
         void clear() {
@@ -497,7 +505,6 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
             // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
-            int chunks = (m + mPer - 1) / mPer;
             int n0 = (tile / chunks) * ncTile, nc = Math.min(ncTile, n - n0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] initTile = sc.initTile; // (slivers · NR)
@@ -534,7 +541,7 @@ public final class PanamaKernels implements Kernels {
      */
     private final class BackwardJob implements KernelPool.TileJob {
         float[] dy, dx; // dy: its columns [n0, n0 + n) at dyOff, row stride ldy
-        int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer, ncTile; // ncTile: columns of dx per panel (panelCols)
+        int dyOff, ldy, dxOff, m, n0, n, k, colTiles, mPer, chunks, ncTile; // ncTile: columns of dx per panel
         boolean accumulate;
         LazyPackedA lazy; // dy packed on first use, or null: dy read in place
         StoredWeight w;
@@ -549,15 +556,13 @@ public final class PanamaKernels implements Kernels {
             this.k = w.cols();
             this.ncTile = panelCols(k, m);
             this.colTiles = (k + ncTile - 1) / ncTile;
-            int chunks = mChunks(colTiles, m);
-            // packing on first use: one row chunk per thread to start with, so no two threads pack the same blocks
-            // (in-JVM A/B against one chunk at the 9- and 12-column-tile shapes: 1.02-1.12x)
-            if (lazy != null) chunks = Math.max(chunks, Math.min(pool.threads(), m / (4 * mr)));
-            this.mPer = ((m + chunks - 1) / chunks + mr - 1) / mr * mr;
+            int want = rowChunks(colTiles, m, lazy != null);
+            this.mPer = ((m + want - 1) / want + mr - 1) / mr * mr;
+            this.chunks = (m + mPer - 1) / mPer; // row chunks of mPer rows (the last may be shorter)
         }
 
         int tiles() {
-            return colTiles * ((m + mPer - 1) / mPer);
+            return colTiles * chunks;
         }
 
         void clear() {
@@ -570,7 +575,6 @@ public final class PanamaKernels implements Kernels {
         public void run(int tile, int slot) {
             KernelScratch sc = scratch[slot];
             // chunk-major, so the first tiles (one per thread) pack different row blocks of A (LazyPackedA)
-            int chunks = (m + mPer - 1) / mPer;
             int k0 = (tile / chunks) * ncTile, nc = Math.min(ncTile, k - k0), slivers = (nc + nr - 1) / nr;
             int i0 = (tile % chunks) * mPer, i1 = Math.min(m, i0 + mPer);
             float[] panel = sc.panel, tmp = sc.rowTmp;

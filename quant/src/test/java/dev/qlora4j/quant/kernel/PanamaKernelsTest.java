@@ -59,7 +59,7 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void matmulMatchesScalar(Kind kind, int bits) {
-        for (PanamaKernels fast : variants(bits)) matmulMatchesScalar(kind, bits, fast);
+        matmulMatchesScalar(kind, bits, variants(bits));
     }
 
     /**
@@ -75,7 +75,8 @@ class PanamaKernelsTest {
                 new PanamaKernels(bits, pool, true, MicroKernel.MR_12, false));
     }
 
-    private void matmulMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
+    /** Each case's scalar result and error bound are computed once and every variant is checked against them. */
+    private void matmulMatchesScalar(Kind kind, int bits, List<PanamaKernels> variants) {
         Random rnd = new Random(31L * kind.ordinal() + bits);
         for (int[] shape : SHAPES) {
             int m = shape[0], k = shape[1], n = shape[2];
@@ -85,14 +86,21 @@ class PanamaKernelsTest {
                 int xOff = 3, yOff = 5;
                 float[] x = TestWeights.randomArray(xOff + m * k, rnd); // (M, K) at xOff
                 float[] bias = withBias ? TestWeights.randomArray(n, rnd) : null; // (N)
-                float[] want = new float[yOff + m * n], got = TestWeights.randomArray(yOff + m * n, rnd); // (M, N)
+                float[] want = new float[yOff + m * n], start = TestWeights.randomArray(yOff + m * n, rnd); // (M, N)
                 SCALAR.matmul(x, xOff, w, bias, want, yOff, m);
-                fast.matmul(x, xOff, w, bias, got, yOff, m);
+                double[] abs = new double[m * n]; // (M, N) Σ|terms|, the error scale of each output
                 for (int i = 0; i < m; i++) {
                     for (int j = 0; j < n; j++) {
-                        double abs = bias == null ? 0 : Math.abs(bias[j]);
-                        for (int c = 0; c < k; c++) abs += Math.abs((double) x[xOff + i * k + c] * wd[j * k + c]);
-                        check(want[yOff + i * n + j], got[yOff + i * n + j], abs,
+                        double a = bias == null ? 0 : Math.abs(bias[j]);
+                        for (int c = 0; c < k; c++) a += Math.abs((double) x[xOff + i * k + c] * wd[j * k + c]);
+                        abs[i * n + j] = a;
+                    }
+                }
+                for (PanamaKernels fast : variants) {
+                    float[] got = start.clone(); // (M, N) at yOff
+                    fast.matmul(x, xOff, w, bias, got, yOff, m);
+                    for (int i = 0; i < m * n; i++) {
+                        check(want[yOff + i], got[yOff + i], abs[i],
                                 () -> kind + " " + bits + " shape " + m + "x" + k + "x" + n + " bias " + withBias);
                     }
                 }
@@ -103,10 +111,7 @@ class PanamaKernelsTest {
     @ParameterizedTest(name = "{0} @ {1} bits")
     @MethodSource("kindsAndWidths")
     void backwardMatchesScalar(Kind kind, int bits) {
-        for (PanamaKernels fast : variants(bits)) backwardMatchesScalar(kind, bits, fast);
-    }
-
-    private void backwardMatchesScalar(Kind kind, int bits, PanamaKernels fast) {
+        List<PanamaKernels> variants = variants(bits);
         Random rnd = new Random(17L * kind.ordinal() + bits);
         for (int[] shape : SHAPES) {
             int m = shape[0], k = shape[1], n = shape[2];
@@ -116,15 +121,22 @@ class PanamaKernelsTest {
                 int dyOff = 2, dxOff = 7;
                 float[] dy = TestWeights.randomArray(dyOff + m * n, rnd); // (M, N)
                 float[] want = TestWeights.randomArray(dxOff + m * k, rnd); // (M, K)
-                float[] before = want.clone(), got = want.clone();
+                float[] before = want.clone();
                 SCALAR.matmulBackwardInput(dy, dyOff, w, want, dxOff, m, accumulate);
-                fast.matmulBackwardInput(dy, dyOff, w, got, dxOff, m, accumulate);
-                for (int i = 0; i < dxOff; i++) assertEquals(before[i], got[i], "wrote before dxOff");
+                double[] abs = new double[m * k]; // (M, K) Σ|terms|, the error scale of each output
                 for (int i = 0; i < m; i++) {
                     for (int c = 0; c < k; c++) {
-                        double abs = accumulate ? Math.abs(before[dxOff + i * k + c]) : 0;
-                        for (int j = 0; j < n; j++) abs += Math.abs((double) dy[dyOff + i * n + j] * wd[j * k + c]);
-                        check(want[dxOff + i * k + c], got[dxOff + i * k + c], abs,
+                        double a = accumulate ? Math.abs(before[dxOff + i * k + c]) : 0;
+                        for (int j = 0; j < n; j++) a += Math.abs((double) dy[dyOff + i * n + j] * wd[j * k + c]);
+                        abs[i * k + c] = a;
+                    }
+                }
+                for (PanamaKernels fast : variants) {
+                    float[] got = before.clone();
+                    fast.matmulBackwardInput(dy, dyOff, w, got, dxOff, m, accumulate);
+                    for (int i = 0; i < dxOff; i++) assertEquals(before[i], got[i], "wrote before dxOff");
+                    for (int i = 0; i < m * k; i++) {
+                        check(want[dxOff + i], got[dxOff + i], abs[i],
                                 () -> kind + " " + bits + " shape " + m + "x" + k + "x" + n + " acc " + accumulate);
                     }
                 }
