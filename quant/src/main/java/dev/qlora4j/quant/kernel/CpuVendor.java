@@ -13,6 +13,7 @@ import java.util.stream.Stream;
 final class CpuVendor {
 
     private static final String VENDOR = read(Path.of("/proc/cpuinfo"));
+    private static final boolean ZEN1 = zen1(Path.of("/proc/cpuinfo"));
     private static final long L2_BYTES = l2Bytes(Path.of("/sys/devices/system/cpu/cpu0/cache"));
 
     private CpuVendor() {
@@ -21,6 +22,31 @@ final class CpuVendor {
     /** Whether this is an Intel CPU ({@code vendor_id : GenuineIntel}). */
     static boolean intel() {
         return "GenuineIntel".equals(VENDOR);
+    }
+
+    /**
+     * Whether this is an AMD Zen or Zen+ core (family 23, model below 0x30: Naples, Summit/Pinnacle Ridge, Raven
+     * Ridge, Picasso), which executes each 256-bit operation as two 128-bit halves and lane-crossing permutes slowly.
+     */
+    static boolean zen1() {
+        return ZEN1;
+    }
+
+    /** {@link #zen1()} for a cpuinfo file: AuthenticAMD, {@code cpu family : 23}, {@code model} below 48. */
+    static boolean zen1(Path cpuinfo) {
+        if (!"AuthenticAMD".equals(read(cpuinfo))) return false;
+        int model = field(cpuinfo, "model");
+        return field(cpuinfo, "cpu family") == 23 && model >= 0 && model < 0x30;
+    }
+
+    /** The first integer value of a cpuinfo field ("model" matches only "model", not "model name"), or -1. */
+    private static int field(Path cpuinfo, String name) {
+        try (Stream<String> lines = Files.lines(cpuinfo)) {
+            return lines.filter(l -> l.startsWith(name) && l.substring(name.length()).trim().startsWith(":"))
+                    .findFirst().map(l -> Integer.parseInt(l.substring(l.indexOf(':') + 1).trim())).orElse(-1);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /** The first {@code vendor_id} value of a cpuinfo file, or "unknown" when there is none or it cannot be read. */

@@ -75,18 +75,36 @@ public final class PanamaKernels implements Kernels {
     private final ForwardJob forward = new ForwardJob();
     private final BackwardJob backward = new BackwardJob();
     private final GemvJob gemv = new GemvJob();
+    private final FourBitBytesJob gemvBytes = new FourBitBytesJob();
     private final DequantJob dequant = new DequantJob();
     private final PackJob pack = new PackJob();
     private final WeightGradJob weightGrad = new WeightGradJob();
     private float[] packedA = new float[0]; // (ceil(N / MR), M, MR) dyᵀ of a weight gradient, MR-row interleaved; grown on demand
     private final LazyPackedA lazyA; // x or dy of a packed-path GEMM, packed on first use
     private float[] xDeinterleaved = new float[0]; // (K) x of a 512-bit 4-bit decode GEMV (FourBitGemv512); grown on demand
+    private float[] xPermuted = new float[0]; // (K) x in FourBitGemvBytes128's lane order; grown on demand
+    private final byte[] codePlanes = new byte[64]; // (4, 16) byte planes of the code table of a FourBitGemvBytes128 call
     private float[] xF16 = new float[0]; // (K) x scaled and de-interleaved for an F16 decode GEMV (F16Gemv512 / 256); grown on demand
     /**
      * {@code -Dqlora.f16Gemv=false} keeps F16 decode GEMVs on the exact widening ({@link DenseRuns512} at 512 bits, the
      * row buffer of {@link PanamaDot#dot} below) instead of {@link F16Gemv512} / {@link F16Gemv256} (for A/B).
      */
     private static final boolean F16_FAST = !"false".equals(System.getProperty("qlora.f16Gemv"));
+    /**
+     * The 256-bit NF4/FP4 decode GEMV: {@code -Dqlora.nf4Gemv256=bytes} ({@link FourBitGemvBytes128}, byte-shuffle
+     * lookups) or {@code permute} ({@link FourBitGemv256}, {@code vpermd} lookups); by default bytes on Zen/Zen+
+     * ({@link CpuVendor#zen1()}), where it ran 1.7× faster, and permute elsewhere.
+     */
+    static final boolean NF4_GEMV_BYTES = nf4GemvBytes(System.getProperty("qlora.nf4Gemv256"), CpuVendor.zen1());
+
+    static boolean nf4GemvBytes(String property, boolean zen1) {
+        if (property == null) return zen1;
+        return switch (property.trim()) {
+            case "bytes" -> true;
+            case "permute" -> false;
+            default -> throw new IllegalArgumentException("-Dqlora.nf4Gemv256 must be bytes or permute, not '" + property + "'");
+        };
+    }
 
     /** Width from {@code -Dqlora.vectorBits} (default: the CPU's preferred), the shared pool. */
     public PanamaKernels() {
@@ -186,6 +204,13 @@ public final class PanamaKernels implements Kernels {
                     if (xDeinterleaved.length < k) xDeinterleaved = new float[k];
                     FourBitGemv512.deinterleave(x, xOff, k, xDeinterleaved);
                     gemv.xd = xDeinterleaved;
+                } else if (m == 1 && vw.bits() == 256 && NF4_GEMV_BYTES && w instanceof FourBitWeight q
+                        && FourBitGemvBytes128.supports(q)) {
+                    if (xPermuted.length < k) xPermuted = new float[k];
+                    FourBitGemvBytes128.permute(x, xOff, k, xPermuted);
+                    FourBitGemvBytes128.planes(q.codeTable(), codePlanes);
+                    gemv.xp = xPermuted;
+                    gemv.planes = codePlanes;
                 } else if (m == 1 && vw.bits() == 512 && F16_FAST && w instanceof DenseWeight d && F16Gemv512.supports(d)) {
                     if (xF16.length < k) xF16 = new float[k];
                     if (F16Gemv512.prepare(x, xOff, k, xF16)) gemv.xs = xF16; // else |x| too large: the exact widening
@@ -200,7 +225,9 @@ public final class PanamaKernels implements Kernels {
                     rows = pageAlignedTileRows(n, pool.threads(), w.storedBytes() / n, streamRow, rows);
                 }
                 gemv.tileRows = rows;
-                pool.run((n + rows - 1) / rows, gemv);
+                // the byte-table kernel runs as a job of its own, so GemvJob.run's compiled code for the other paths
+                // (the F16 head) does not change with it
+                pool.run((n + rows - 1) / rows, gemv.xp != null ? gemvBytes : gemv);
                 gemv.clear();
             } else {
                 if (directForwardA) {
@@ -721,6 +748,8 @@ public final class PanamaKernels implements Kernels {
         float[] x, bias, y;
         float[] xd; // (K) x de-interleaved for FourBitGemv512, or null when that path does not apply
         float[] xs; // (K) x scaled and de-interleaved for F16Gemv512 / F16Gemv256, or null when that path does not apply
+        float[] xp; // (K) x permuted for FourBitGemvBytes128, or null when that path does not apply
+        byte[] planes; // (64) the code table's byte planes for FourBitGemvBytes128, with xp
         int xOff, yOff, m, n, k, tileRows;
         StoredWeight w;
 
@@ -731,7 +760,8 @@ public final class PanamaKernels implements Kernels {
         }
 
         void clear() {
-            x = bias = y = xd = xs = null;
+            x = bias = y = xd = xs = xp = null;
+            planes = null;
             w = null;
         }
 
@@ -860,6 +890,21 @@ public final class PanamaKernels implements Kernels {
                 for (int i = 0; i < m; i++) {
                     y[yOff + i * n + j] = PanamaDot.dot(vw, w, j, x, xOff + i * k, rowBuf, sc.scales) + b;
                 }
+            }
+        }
+    }
+
+    /** {@link GemvJob}'s rows (M = 1, 4-bit W) through {@link FourBitGemvBytes128}; reads the fields of {@link #gemv}. */
+    private final class FourBitBytesJob implements KernelPool.TileJob {
+        @Override
+        public void run(int tile, int slot) {
+            GemvJob g = gemv;
+            float[] scales = scratch[slot].scales; // (K / blocksize) the row's absmax
+            FourBitWeight q = (FourBitWeight) g.w;
+            int blocks = g.k / q.blocksize();
+            for (int j = tile * g.tileRows, j1 = Math.min(g.n, j + g.tileRows); j < j1; j++) {
+                BulkScales.absmax(q.scales(), j * blocks, blocks, scales, 0, false);
+                g.store(j, FourBitGemvBytes128.row(q, j, g.xp, g.planes, scales));
             }
         }
     }

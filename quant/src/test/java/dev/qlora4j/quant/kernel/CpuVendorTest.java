@@ -1,6 +1,8 @@
 package dev.qlora4j.quant.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,6 +24,27 @@ class CpuVendorTest {
         Path amd = dir.resolve("amd");
         Files.writeString(amd, "processor\t: 0\nvendor_id\t: AuthenticAMD\n");
         assertEquals("AuthenticAMD", CpuVendor.read(amd));
+    }
+
+    @Test
+    void zen1IsAmdFamily23BelowModel48() throws IOException {
+        // the first lines of /proc/cpuinfo on the machines the benchmarks ran on (bench/RESULTS.md)
+        assertTrue(CpuVendor.zen1(cpuinfo("naples", "AuthenticAMD", 23, 1)), "EPYC 7001, Zen");
+        assertTrue(CpuVendor.zen1(cpuinfo("pinnacle", "AuthenticAMD", 23, 8)), "Ryzen 2000, Zen+");
+        assertFalse(CpuVendor.zen1(cpuinfo("rome", "AuthenticAMD", 23, 49)), "EPYC 7002, Zen 2");
+        assertFalse(CpuVendor.zen1(cpuinfo("milan", "AuthenticAMD", 25, 1)), "EPYC 7003, Zen 3");
+        assertFalse(CpuVendor.zen1(cpuinfo("xeon", "GenuineIntel", 6, 1)), "Intel");
+        Path noModel = dir.resolve("nomodel");
+        Files.writeString(noModel, "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel name\t: AMD EPYC\n");
+        assertFalse(CpuVendor.zen1(noModel), "no model line");
+        assertFalse(CpuVendor.zen1(dir.resolve("absent")));
+    }
+
+    private Path cpuinfo(String name, String vendor, int family, int model) throws IOException {
+        Path p = dir.resolve(name);
+        Files.writeString(p, "processor\t: 0\nvendor_id\t: " + vendor + "\ncpu family\t: " + family + "\nmodel\t\t: "
+                + model + "\nmodel name\t: AMD EPYC\n");
+        return p;
     }
 
     @Test

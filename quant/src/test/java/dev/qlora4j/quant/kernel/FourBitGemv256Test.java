@@ -13,7 +13,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The paired 256-bit decode GEMV ({@link FourBitGemv256}, what {@code PanamaKernels.matmul} runs for {@code M = 1}
- * on 4-bit weights at 256 bits) against {@link ScalarKernels} (within fp32 reassociation) and bit for bit against
+ * on 4-bit weights at 256 bits unless {@link FourBitGemvBytes128} is selected) and the matmul path against {@link ScalarKernels} (within fp32 reassociation) and bit for bit against
  * the width-generic one-row kernel {@link PanamaDot#fourBitAligned} it specializes — odd row counts (a last row
  * without a partner), several blocksizes, F32 and double-quantized absmax, NF4 and FP4, with and without bias.
  */
@@ -41,16 +41,21 @@ class FourBitGemv256Test {
                 float[] want = new float[yOff + n], got = new float[yOff + n]; // (1, N) at yOff
                 scalar.matmul(x, xOff, w, bias, want, yOff, 1);
                 fast.matmul(x, xOff, w, bias, got, yOff, 1);
-                float[] scales = new float[BulkScales.CHUNK];
+                float[] scales = new float[BulkScales.CHUNK], pair = new float[2];
                 for (int j = 0; j < n; j++) {
                     double abs = TestWeights.absTerms(w, j, x, xOff, bias);
                     int jj = j;
                     PanamaKernelsTest.check(want[yOff + j], got[yOff + j], abs,
                             () -> kind + " " + k + "x" + n + " bs " + bs + " row " + jj);
-                    float oneRow = PanamaDot.fourBitAligned(vw, w, j, x, xOff, scales) + (bias == null ? 0f : bias[j]);
-                    assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(got[yOff + j]),
-                            kind + " " + k + "x" + n + " bs " + bs + " row " + j + ": paired " + got[yOff + j]
-                                    + " vs one-row " + oneRow);
+                    if (j % 2 == 1 || j + 1 == n) continue; // pairs (j, j + 1); a lone last row is the one-row kernel
+                    // the kernel itself (matmul may take FourBitGemvBytes128 instead: -Dqlora.nf4Gemv256, Zen 1)
+                    FourBitGemv256.pair(w, j, x, xOff, scales, pair, 0);
+                    for (int u = 0; u < 2; u++) {
+                        float oneRow = PanamaDot.fourBitAligned(vw, w, j + u, x, xOff, scales);
+                        assertEquals(Float.floatToRawIntBits(oneRow), Float.floatToRawIntBits(pair[u]),
+                                kind + " " + k + "x" + n + " bs " + bs + " row " + (j + u) + ": paired " + pair[u]
+                                        + " vs one-row " + oneRow);
+                    }
                 }
             }
         }
