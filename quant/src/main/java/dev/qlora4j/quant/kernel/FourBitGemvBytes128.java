@@ -16,8 +16,9 @@ import static jdk.incubator.vector.VectorOperators.LSHR;
 /**
  * NF4/FP4 decode GEMV ({@code M = 1}) for AVX2 cores that split 256-bit operations into two 128-bit halves (AMD
  * Zen and Zen+, {@link CpuVendor#zen1()}): the 16-entry code lookup done with in-lane byte shuffles ({@code vpshufb})
- * instead of {@link FourBitGemv256}'s 256-bit {@code vpermd}, which on those cores costs several cycles each (the
- * lookups took about two thirds of that kernel's time on a Zen 1 EPYC, bench/RESULTS.md "Session 22").
+ * instead of {@link FourBitGemv256}'s 256-bit {@code vpermd}, which those cores split and serialize. On a Zen 1
+ * EPYC (bench/RESULTS.md "Session 22") this kernel ran the NF4+DQ decode GEMV 1.4–1.6× faster than
+ * {@link FourBitGemv256} (GemvBench) and the model's block GEMVs 1.5–1.7× faster.
  *
  * <p>The code table's 16 float32 values are split into four byte planes ({@link #planes}: plane {@code j} holds byte
  * {@code j} of each value). Per 16 packed bytes (32 weights): the high and the low nibbles become two 16-lane index
@@ -84,8 +85,8 @@ final class FourBitGemvBytes128 {
     }
 
     /**
-     * {@code x} in the kernel's lane order: within each 32-weight step {@code s}, vector {@code v} (4 floats) lane
-     * {@code t} holds {@code x[32·s + 8·t + GROUP_OFFSET[v]]}.
+     * {@code x} in the kernel's lane order: in the step of weights {@code s .. s + 31} ({@code s} a multiple of 32),
+     * vector {@code v} (4 floats) lane {@code t}, {@code xp[s + 4·v + t]}, holds {@code x[s + 8·t + GROUP_OFFSET[v]]}.
      *
      * @param x  {@code (K)} at {@code xOff}, {@code K} a multiple of {@link #CHUNK}
      * @param xp {@code (K)} out

@@ -93,7 +93,8 @@ public final class PanamaKernels implements Kernels {
     /**
      * The 256-bit NF4/FP4 decode GEMV: {@code -Dqlora.nf4Gemv256=bytes} ({@link FourBitGemvBytes128}, byte-shuffle
      * lookups) or {@code permute} ({@link FourBitGemv256}, {@code vpermd} lookups); by default bytes on Zen/Zen+
-     * ({@link CpuVendor#zen1()}), where it ran 1.7× faster, and permute elsewhere.
+     * ({@link CpuVendor#zen1()}), where it ran the GEMV 1.4–1.6× faster (bench/RESULTS.md "Session 22"), and permute
+     * elsewhere.
      */
     static final boolean NF4_GEMV_BYTES = nf4GemvBytes(System.getProperty("qlora.nf4Gemv256"), CpuVendor.zen1());
 
