@@ -3,6 +3,7 @@ package dev.qlora4j.quant.kernel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 
 /**
@@ -34,19 +35,26 @@ final class CpuVendor {
 
     /** {@link #zen1()} for a cpuinfo file: AuthenticAMD, {@code cpu family : 23}, {@code model} below 48. */
     static boolean zen1(Path cpuinfo) {
-        if (!"AuthenticAMD".equals(read(cpuinfo))) return false;
-        int model = field(cpuinfo, "model");
-        return field(cpuinfo, "cpu family") == 23 && model >= 0 && model < 0x30;
+        try {
+            List<String> lines = Files.readAllLines(cpuinfo);
+            int model = field(lines, "model");
+            return "AuthenticAMD".equals(value(lines, "vendor_id")) && field(lines, "cpu family") == 23
+                    && model >= 0 && model < 0x30;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
     }
 
-    /** The first integer value of a cpuinfo field ("model" matches only "model", not "model name"), or -1. */
-    private static int field(Path cpuinfo, String name) {
-        try (Stream<String> lines = Files.lines(cpuinfo)) {
-            return lines.filter(l -> l.startsWith(name) && l.substring(name.length()).trim().startsWith(":"))
-                    .findFirst().map(l -> Integer.parseInt(l.substring(l.indexOf(':') + 1).trim())).orElse(-1);
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
+    /** The first value of a cpuinfo field ("model" matches only "model", not "model name"), or null. */
+    private static String value(List<String> lines, String name) {
+        return lines.stream().filter(l -> l.startsWith(name) && l.substring(name.length()).trim().startsWith(":"))
+                .findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(null);
+    }
+
+    /** {@link #value} as an integer, or -1 when the field is missing. */
+    private static int field(List<String> lines, String name) {
+        String v = value(lines, name);
+        return v == null ? -1 : Integer.parseInt(v);
     }
 
     /** The first {@code vendor_id} value of a cpuinfo file, or "unknown" when there is none or it cannot be read. */
