@@ -2,6 +2,7 @@ package dev.qlora4j.bench.kernel;
 
 import dev.qlora4j.quant.kernel.Kernels;
 import dev.qlora4j.quant.kernel.ScalarKernels;
+import dev.qlora4j.quant.memory.HugePageArena;
 import dev.qlora4j.quant.weight.BlockScales;
 import dev.qlora4j.quant.weight.BlockwiseInt8Weight;
 import dev.qlora4j.quant.weight.DenseWeight;
@@ -41,12 +42,20 @@ final class BenchWeights {
      */
     static final long COLD_BYTES = Long.getLong("bench.coldMiB", 256) << 20;
 
+    /** Format suffix ({@code F32+HP}): the weight's memory comes from a {@link HugePageArena} (madvised huge pages). */
+    static final String HUGE_PAGES = "+HP";
+
     /**
-     * @param format F32, F16, BF16, NF4, NF4_DQ, FP4, FP4_DQ, INT8_BLOCKWISE, INT8_BLOCKWISE_DQ, INT8_ROWWISE
+     * @param format F32, F16, BF16, NF4, NF4_DQ, FP4, FP4_DQ, INT8_BLOCKWISE, INT8_BLOCKWISE_DQ, INT8_ROWWISE; with
+     *               {@link #HUGE_PAGES} appended, in huge pages
      */
     static StoredWeight random(String format, int rows, int cols, long seed) {
         Random rnd = new Random(seed);
         Arena arena = Arena.ofAuto();
+        if (format.endsWith(HUGE_PAGES)) { // never closed: the benches keep their weights for the JVM's life
+            format = format.substring(0, format.length() - HUGE_PAGES.length());
+            arena = new HugePageArena(true);
+        }
         long n = (long) rows * cols;
         boolean dq = format.endsWith("_DQ");
         return switch (format) {

@@ -1,5 +1,6 @@
 package dev.qlora4j.bench.kernel;
 
+import dev.qlora4j.quant.memory.HugePageArena;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -46,12 +47,14 @@ public class ReadBandwidthBench {
         public int size; // MiB per thread
         @Param({"1", "2", "4"})
         public int streams;
+        @Param({"small"})
+        public String pages; // small: an ordinary shared arena (4 KiB pages where THP is madvise); huge: HugePageArena
         Arena arena;
         MemorySegment seg; // (size MiB) floats, filled so the pages are really mapped
 
         @Setup(Level.Trial)
         public void setup() {
-            arena = Arena.ofShared();
+            arena = pages.equals("huge") ? new HugePageArena(true) : Arena.ofShared();
             seg = arena.allocate((long) size << 20, 4096);
             for (long o = 0; o < seg.byteSize(); o += 4) seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, o, (o >> 2) % 7);
         }

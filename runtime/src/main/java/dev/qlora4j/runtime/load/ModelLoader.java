@@ -1,6 +1,7 @@
 package dev.qlora4j.runtime.load;
 
 import dev.qlora4j.quant.kernel.Kernels;
+import dev.qlora4j.quant.memory.HugePageArena;
 import dev.qlora4j.quant.safetensors.PrivateCopyStore;
 import dev.qlora4j.quant.safetensors.TensorInfo;
 import dev.qlora4j.quant.safetensors.TensorStore;
@@ -50,7 +51,7 @@ public final class ModelLoader {
     /** @param progress told after each transformer block (the bulk of the work when quantizing at load), or null */
     public static LoadedModel load(Path dir, LoadOptions options, Kernels kernels, Progress progress) {
         HfModelDir md = HfModelDir.open(dir);
-        Arena arena = Arena.ofShared();
+        Arena arena = HugePageArena.ofShared(); // transposed, converted, quantized and copied weights
         try {
             DecoderWeights w = switch (md.config()) {
                 case Gpt2Config g -> gpt2(md, g, options, arena, progress);
