@@ -6,9 +6,10 @@ import java.lang.foreign.MemorySegment;
 /**
  * An {@link Arena} whose large allocations are carved out of 2 MiB-aligned anonymous slabs marked
  * {@code madvise(MADV_HUGEPAGE)}, so the kernel backs them with transparent huge pages where it can: the weights a
- * decode step streams then cost one TLB entry per 2 MiB instead of one per 4 KiB. This is what llama.cpp gets
- * from its own allocations on a host whose THP mode is {@code always}; on one set to {@code madvise} (the common
- * default, and the benchmark VM's) nothing but an explicit {@code madvise} gets huge pages.
+ * decode step streams then cost one TLB entry per 2 MiB instead of one per 4 KiB (the fp32 decode GEMV streamed
+ * 1.18–1.28× faster from DRAM so; bench/RESULTS.md, session 24). Any large allocation gets that on a host whose THP
+ * mode is {@code always}; on one set to {@code madvise} (the common default, and the benchmark VM's) only memory
+ * marked with an explicit {@code madvise} does.
  *
  * <p>Allocations under {@link #MIN_CARVED} bytes, and all of them where {@link HugePages#available()} is false,
  * come from an ordinary shared arena, which also owns the slabs: closing this arena unmaps them. Slabs are never
