@@ -25,7 +25,7 @@ public final class HugePageArena implements Arena {
 
     private final Arena inner = Arena.ofShared();
     private final boolean huge;
-    private MemorySegment slab = MemorySegment.NULL; // (slabBytes) the slab being carved
+    private MemorySegment slab = MemorySegment.NULL; // (SLAB) bytes: the slab being carved; NULL (0 bytes) at first
     private long used; // bytes of slab handed out
     private long mapped; // bytes mapped in slabs, all of them
 
@@ -57,7 +57,7 @@ public final class HugePageArena implements Arena {
         }
         if (!huge || byteSize < MIN_CARVED || byteAlignment > HugePages.SIZE) return inner.allocate(byteSize, byteAlignment);
         long at = (used + byteAlignment - 1) & -byteAlignment;
-        if (slab.equals(MemorySegment.NULL) || at + byteSize > slab.byteSize()) {
+        if (at + byteSize > slab.byteSize()) { // also true of the empty NULL slab before the first carve
             long size = Math.max(SLAB, (byteSize + HugePages.SIZE - 1) & -HugePages.SIZE);
             MemorySegment fresh = HugePages.map(size, inner);
             if (fresh == null) return inner.allocate(byteSize, byteAlignment); // mmap refused: plain memory still works
