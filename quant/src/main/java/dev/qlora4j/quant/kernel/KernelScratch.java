@@ -9,15 +9,16 @@ final class KernelScratch {
     final float[] zeros; // (NC) accumulator start for an overwriting backward pass
     final float[] cTile; // (MR, NR) output of a partial sliver
     final float[] aTail; // (KC, MR) a row block of A packed here: a partial one read in place, or one another thread is packing (LazyPackedA)
-    final float[] rows16; // (16, KC) sixteen dequantized rows of W for PanelTranspose512 (empty below 512 bits)
+    final float[] rows16; // (16 or 8, KC) dequantized rows of W for PanelTranspose512 / PanelTranspose256 (empty without)
     final float[] scales = new float[BulkScales.CHUNK]; // (CHUNK) absmax of consecutive blocks
     final float[] pair = new float[2]; // (2) the two outputs of a paired GEMV row step
     final float[] quad = new float[16]; // (16) a four-row 512-bit GEMV step's folded lane sums (outputs in lanes 0, 8, 4, 12)
     final float[] runs = new float[PanamaKernels.GEMV_ROWS]; // (GEMV_ROWS / 2, 2) a GEMV tile's outputs, two runs of rows
     final float[] runPartials = new float[PanamaKernels.GEMV_ROWS * 16]; // (GEMV_ROWS, 16 lanes max) their row accumulators
 
-    KernelScratch(int kc, int nc, int nr, int mr, boolean transposePack) {
-        rows16 = new float[transposePack ? PanelTranspose512.L * kc : 0];
+    /** @param transposeRows rows per in-register panel transpose (16 at 512 bits, 8 at 256), or 0 for none */
+    KernelScratch(int kc, int nc, int nr, int mr, int transposeRows) {
+        rows16 = new float[transposeRows * kc];
         panel = new float[(nc + nr - 1) / nr * nr * kc];
         rowTmp = new float[Math.max(kc, nc)];
         initTile = new float[(nc + nr - 1) / nr * nr];

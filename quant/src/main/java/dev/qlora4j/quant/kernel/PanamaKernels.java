@@ -69,7 +69,8 @@ public final class PanamaKernels implements Kernels {
     private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
     private static final boolean TRANSPOSE_PACK_ENABLED = !"false".equals(System.getProperty("qlora.transposePack"));
-    private final boolean transposePack; // 512 bits: W rows go into the forward panel 16×16 in registers
+    private final boolean transposePack; // 512 and 256 bits: W rows go into the forward panel in registers
+    private final int transposeRows; // rows per in-register transpose: 16 (512 bits), 8 (256 bits), 0 (none)
     private final KernelScratch[] scratch; // one per pool slot
     private final ReentrantLock callLock = new ReentrantLock(); // the job objects below are reused across calls
     private final ForwardJob forward = new ForwardJob();
@@ -172,9 +173,12 @@ public final class PanamaKernels implements Kernels {
         this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
         this.ncMax = mr == MicroKernel.MR_12 && widePanels ? NC_WIDE : NC;
         this.lazyA = new LazyPackedA(mr, kcMax);
-        this.transposePack = TRANSPOSE_PACK_ENABLED && vw.bits() == 512 && nr % PanelTranspose512.L == 0;
+        this.transposeRows = !TRANSPOSE_PACK_ENABLED ? 0
+                : vw.bits() == 512 && nr % PanelTranspose512.L == 0 ? PanelTranspose512.L
+                : vw.bits() == 256 && nr % PanelTranspose256.L == 0 ? PanelTranspose256.L : 0;
+        this.transposePack = transposeRows > 0;
         this.scratch = new KernelScratch[pool.threads()];
-        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, ncMax, nr, mr, transposePack);
+        for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, ncMax, nr, mr, transposeRows);
     }
 
     @Override
@@ -482,21 +486,23 @@ public final class PanamaKernels implements Kernels {
     }
 
     /**
-     * The forward panel at 512 bits: {@code panel (slivers, kc, NR)} ← {@code W[n0 .. n0 + slivers·NR, pc .. pc +
-     * kc)} transposed, as the scalar loop in {@link ForwardJob#run} packs it: rows dequantized 16 at a time into
-     * {@code sc.rows16 (16, kc)} (rows past {@code nc} as zeros), then {@link PanelTranspose512#pack}.
+     * The forward panel at 512 and 256 bits: {@code panel (slivers, kc, NR)} ← {@code W[n0 .. n0 + slivers·NR, pc ..
+     * pc + kc)} transposed, as the scalar loop in {@link ForwardJob#run} packs it: rows dequantized
+     * {@link #transposeRows} (16 or 8) at a time into {@code sc.rows16 (transposeRows, kc)} (rows past {@code nc} as
+     * zeros), then {@link PanelTranspose512#pack} or {@link PanelTranspose256#pack}.
      */
     private void packPanel16(StoredWeight w, int n0, int nc, int slivers, int pc, int kc, float[] panel,
                              KernelScratch sc) {
-        int k = w.cols(), l = PanelTranspose512.L;
-        float[] rows = sc.rows16; // (16, kc)
+        int k = w.cols(), l = transposeRows;
+        float[] rows = sc.rows16; // (transposeRows, kc)
         for (int g = 0; g < slivers * nr; g += l) {
             for (int i = 0; i < l; i++) {
                 int r = g + i;
                 if (r < nc) PanamaDequant.dequantize(vw, w, (long) (n0 + r) * k + pc, kc, rows, i * kc, sc.scales);
                 else Arrays.fill(rows, i * kc, (i + 1) * kc, 0f);
             }
-            PanelTranspose512.pack(rows, kc, panel, (g / nr) * kc * nr + g % nr, nr);
+            if (l == PanelTranspose512.L) PanelTranspose512.pack(rows, kc, panel, (g / nr) * kc * nr + g % nr, nr);
+            else PanelTranspose256.pack(rows, kc, panel, (g / nr) * kc * nr + g % nr, nr);
         }
     }
 
