@@ -163,9 +163,10 @@ public final class PanamaKernels implements Kernels {
 
     /**
      * Whether a 256-bit GEMM's panel can be {@link #KC_512} deep (NC × 768 fp32 = 384 KB): an L2 of at least 512 KB.
-     * On a Zen 3 EPYC (512 KB L2), in-JVM A/B against {@link #KC_NARROW} at GPT-2 shapes, 2 threads: F32 dY·W
-     * 1.07–1.15×, F32 forward 3072→768 1.08×, NF4+DQ forward at M = 512 1.05–1.10× (bench/RESULTS.md "Session 25").
-     * An L2 of unknown size keeps {@link #KC_NARROW}.
+     * On a Zen 3 EPYC (512 KB L2), in-JVM A/B against {@link #KC_NARROW} at GPT-2 shapes, 2 threads (bench/RESULTS.md
+     * "Session 25"): F32 forward 1.06–1.11×, F32 dY·W 1.12–1.13× at M = 1024, NF4+DQ forward 1.11× at M = 512; end to
+     * end, pp512 moved within the host's noise. Not measured on other AVX2 cores. An L2 of unknown size keeps
+     * {@link #KC_NARROW}.
      */
     static boolean deepPanelsFit(long l2Bytes) {
         return l2Bytes >= 512L << 10;
@@ -505,8 +506,8 @@ public final class PanamaKernels implements Kernels {
      * {@link #transposeRows} (16 or 8) at a time into {@code sc.rows16 (transposeRows, kc)} (rows past {@code nc} as
      * zeros), then {@link PanelTranspose512#pack} or {@link PanelTranspose256#pack}.
      */
-    private void packPanel16(StoredWeight w, int n0, int nc, int slivers, int pc, int kc, float[] panel,
-                             KernelScratch sc) {
+    private void packPanelTransposed(StoredWeight w, int n0, int nc, int slivers, int pc, int kc, float[] panel,
+                                     KernelScratch sc) {
         int k = w.cols(), l = transposeRows;
         float[] rows = sc.rows16; // (transposeRows, kc)
         for (int g = 0; g < slivers * nr; g += l) {
@@ -562,7 +563,7 @@ public final class PanamaKernels implements Kernels {
                 int kc = Math.min(kcMax, k - pc);
                 // pack W[n0 .. n0+nc, pc .. pc+kc) transposed: sliver s holds P (kc, NR) with P[c][j] = W[n0+s·NR+j][pc+c]
                 if (transposePack) {
-                    packPanel16(w, n0, nc, slivers, pc, kc, panel, sc);
+                    packPanelTransposed(w, n0, nc, slivers, pc, kc, panel, sc);
                 } else {
                     for (int r = 0; r < slivers * nr; r++) {
                         int base = (r / nr) * kc * nr + r % nr;

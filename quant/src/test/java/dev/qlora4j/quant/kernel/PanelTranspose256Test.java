@@ -18,7 +18,7 @@ class PanelTranspose256Test {
     void packIsTheTransposeIntoTheSliver() {
         Random rnd = new Random(5);
         int nr = 16;
-        for (int kc : new int[] {8, 48, 256, 37, 5, 1}) {
+        for (int kc : new int[] {8, 48, 256, 768, 37, 5, 1}) {
             for (int half : new int[] {0, 8}) {
                 float[] rows = new float[PanelTranspose256.L * kc]; // (8, kc)
                 for (int i = 0; i < rows.length; i++) rows[i] = rnd.nextFloat() * 2 - 1;
