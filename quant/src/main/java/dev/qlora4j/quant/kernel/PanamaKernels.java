@@ -25,11 +25,7 @@ public final class PanamaKernels implements Kernels {
      * host's noise at the other two; bench/RESULTS.md, session 9).
      */
     static final int KC_512 = 768;
-    /**
-     * Reduction depth of a packed panel below 512 bits where the L2 is smaller than 512 KB (or unknown), and always at
-     * 128 bits: a 128 KB panel. At 256 bits with an L2 of 512 KB or more ({@link #deepPanelsFit}) the panel is
-     * {@link #KC_512} deep (384 KB).
-     */
+    /** Reduction depth of a packed panel below 512 bits (AVX2 CPUs, whose L2 may be 256–512 KB): a 128 KB panel. */
     static final int KC_NARROW = 256;
     static final int NC = 128; // output columns of a packed panel (a multiple of NR at every width)
     /**
@@ -161,17 +157,6 @@ public final class PanamaKernels implements Kernels {
         return l2Bytes < 0 || l2Bytes >= 3L << 19;
     }
 
-    /**
-     * Whether a 256-bit GEMM's panel can be {@link #KC_512} deep (NC × 768 fp32 = 384 KB): an L2 of at least 512 KB.
-     * On a Zen 3 EPYC (512 KB L2), in-JVM A/B against {@link #KC_NARROW} at GPT-2 shapes, 2 threads (bench/RESULTS.md
-     * "Session 25"): F32 forward 1.06–1.11×, F32 dY·W 1.12–1.13× at M = 1024, NF4+DQ forward 1.11× at M = 512; end to
-     * end, pp512 moved within the host's noise. Not measured on other AVX2 cores. An L2 of unknown size keeps
-     * {@link #KC_NARROW}.
-     */
-    static boolean deepPanelsFit(long l2Bytes) {
-        return l2Bytes >= 512L << 10;
-    }
-
     /** @param widePanels whether the 12-row kernel uses NC_WIDE-column panels ({@link #widePanelsFit}) */
     PanamaKernels(int vectorBits, KernelPool pool, boolean packForwardA, int mr512, boolean widePanels) {
         this.vw = VectorWidth.of(vectorBits);
@@ -185,7 +170,7 @@ public final class PanamaKernels implements Kernels {
         }
         this.directA = mr == MicroKernel.MR_8;
         this.directForwardA = directA && !packForwardA;
-        this.kcMax = vw.bits() == 512 || vw.bits() == 256 && deepPanelsFit(CpuVendor.l2Bytes()) ? KC_512 : KC_NARROW;
+        this.kcMax = vw.bits() == 512 ? KC_512 : KC_NARROW;
         this.ncMax = mr == MicroKernel.MR_12 && widePanels ? NC_WIDE : NC;
         this.lazyA = new LazyPackedA(mr, kcMax);
         this.transposeRows = !TRANSPOSE_PACK_ENABLED ? 0

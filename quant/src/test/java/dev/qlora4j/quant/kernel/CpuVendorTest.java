@@ -74,10 +74,6 @@ class CpuVendorTest {
         assertEquals(true, PanamaKernels.widePanelsFit(2048L << 10));
         assertEquals(false, PanamaKernels.widePanelsFit(1L << 20));
         assertEquals(true, PanamaKernels.widePanelsFit(-1));
-        // and 768-deep panels at 256 bits need at least 512 KB (an unknown L2 keeps the 256-deep ones)
-        assertEquals(true, PanamaKernels.deepPanelsFit(512L << 10));
-        assertEquals(false, PanamaKernels.deepPanelsFit(256L << 10));
-        assertEquals(false, PanamaKernels.deepPanelsFit(-1));
     }
 
     private static void writeIndex(Path cache, int i, String level, String type, String size) throws IOException {
