@@ -69,8 +69,7 @@ public final class PanamaKernels implements Kernels {
     private final boolean directForwardA; // directA for the forward's x
     /** {@code -Dqlora.transposePack=false} keeps the forward panel on the float-by-float scatter (for A/B runs). */
     private static final boolean TRANSPOSE_PACK_ENABLED = !"false".equals(System.getProperty("qlora.transposePack"));
-    private final boolean transposePack; // 512 and 256 bits: W rows go into the forward panel in registers
-    private final int transposeRows; // rows per in-register transpose: 16 (512 bits), 8 (256 bits), 0 (none)
+    private final int transposeRows; // rows per in-register panel transpose: 16 (512 bits), 8 (256 bits), 0 (scatter)
     private final KernelScratch[] scratch; // one per pool slot
     private final ReentrantLock callLock = new ReentrantLock(); // the job objects below are reused across calls
     private final ForwardJob forward = new ForwardJob();
@@ -176,7 +175,6 @@ public final class PanamaKernels implements Kernels {
         this.transposeRows = !TRANSPOSE_PACK_ENABLED ? 0
                 : vw.bits() == 512 && nr % PanelTranspose512.L == 0 ? PanelTranspose512.L
                 : vw.bits() == 256 && nr % PanelTranspose256.L == 0 ? PanelTranspose256.L : 0;
-        this.transposePack = transposeRows > 0;
         this.scratch = new KernelScratch[pool.threads()];
         for (int i = 0; i < scratch.length; i++) scratch[i] = new KernelScratch(kcMax, ncMax, nr, mr, transposeRows);
     }
@@ -547,7 +545,7 @@ public final class PanamaKernels implements Kernels {
             for (int pc = 0; pc < k; pc += kcMax) {
                 int kc = Math.min(kcMax, k - pc);
                 // pack W[n0 .. n0+nc, pc .. pc+kc) transposed: sliver s holds P (kc, NR) with P[c][j] = W[n0+s·NR+j][pc+c]
-                if (transposePack) {
+                if (transposeRows > 0) {
                     packPanelTransposed(w, n0, nc, slivers, pc, kc, panel, sc);
                 } else {
                     for (int r = 0; r < slivers * nr; r++) {

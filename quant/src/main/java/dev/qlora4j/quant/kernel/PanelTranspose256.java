@@ -34,9 +34,7 @@ final class PanelTranspose256 {
 
     /** {@code panel[base + c·nr + j] = rows[j·kc + c]} for {@code j < 8}, {@code c < kc}, float by float. */
     static void packScalar(float[] rows, int kc, float[] panel, int base, int nr) {
-        for (int j = 0; j < L; j++) {
-            for (int c = 0; c < kc; c++) panel[base + c * nr + j] = rows[j * kc + c];
-        }
+        PanelColumns.copy(rows, kc, panel, base, nr, L, 0);
     }
 
     /** As {@link #packScalar}, whole 8×8 tiles transposed in registers ({@code nr ≥ 8}). */
@@ -86,8 +84,6 @@ final class PanelTranspose256 {
             t6.intoArray(panel, d + 6 * nr);
             t7.intoArray(panel, d + 7 * nr);
         }
-        for (int j = 0; j < L; j++) {
-            for (int c = whole; c < kc; c++) panel[base + c * nr + j] = rows[j * kc + c];
-        }
+        PanelColumns.copy(rows, kc, panel, base, nr, L, whole); // columns past the last whole tile
     }
 }

@@ -42,9 +42,7 @@ final class PanelTranspose512 {
 
     /** {@code panel[base + c·nr + j] = rows[j·kc + c]} for {@code j < 16}, {@code c < kc}, float by float. */
     static void packScalar(float[] rows, int kc, float[] panel, int base, int nr) {
-        for (int j = 0; j < L; j++) {
-            for (int c = 0; c < kc; c++) panel[base + c * nr + j] = rows[j * kc + c];
-        }
+        PanelColumns.copy(rows, kc, panel, base, nr, L, 0);
     }
 
     /** As {@link #packScalar}, whole 16×16 tiles transposed in registers ({@code nr ≥ 16}). */
@@ -158,8 +156,6 @@ final class PanelTranspose512 {
             v14.reinterpretAsFloats().intoArray(panel, base + (c0 + 14) * nr);
             v15.reinterpretAsFloats().intoArray(panel, base + (c0 + 15) * nr);
         }
-        for (int j = 0; j < L; j++) {
-            for (int c = whole; c < kc; c++) panel[base + c * nr + j] = rows[j * kc + c];
-        }
+        PanelColumns.copy(rows, kc, panel, base, nr, L, whole); // columns past the last whole tile
     }
 }
