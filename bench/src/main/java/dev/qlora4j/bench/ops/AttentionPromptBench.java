@@ -45,6 +45,14 @@ public class AttentionPromptBench {
     @Param({"perQuery", "blocked"})
     public String path;
 
+    /**
+     * Row stride of the blocked path's transposed keys (floats, ≥ n): n + 16 is what the bench always used; a
+     * workspace used to pass its max context (640 = InferenceBench's 512 + 128, 1024 = GPT-2's n_positions, whose
+     * 4 KiB multiple maps the 64 rows to one L1 set); it now pads to an odd number of 64-byte lines (656, 1040).
+     */
+    @Param({"528"})
+    public int ktStride;
+
     static final int NH = 12, HS = 64, C = NH * HS;
 
     Kernels k;
@@ -53,7 +61,7 @@ public class AttentionPromptBench {
     float[] out;            // (1, n, C)
     float[] scores;         // (n) the per-query path's score row
     float[] scores4;        // (4, n) the blocked path's score rows
-    float[] kt;             // (HS, n + 16) the blocked path's transposed keys
+    float[] kt;             // (HS, ktStride) the blocked path's transposed keys
 
     @Setup
     public void setup() {
@@ -74,7 +82,7 @@ public class AttentionPromptBench {
         out = new float[n * C];
         scores = new float[n];
         scores4 = new float[4 * n];
-        kt = new float[HS * (n + 16)];
+        kt = new float[HS * ktStride];
     }
 
     @Benchmark
@@ -82,7 +90,7 @@ public class AttentionPromptBench {
         for (int h = 0; h < NH; h++) {
             if ("blocked".equals(path)) {
                 Attention.forwardHeadBlocked(k, qkv, QkvLayout.SPLIT_QKV, cacheK, cacheV, out, null, 0, h, n, 0, n,
-                        NH, HS, scores4, n, kt, n + 16);
+                        NH, HS, scores4, n, kt, ktStride);
             } else {
                 Attention.forwardHead(k, qkv, 0, QkvLayout.SPLIT_QKV, cacheK, cacheV, 0, out, 0, null, 0, null, 0, h,
                         n, 0, n, NH, HS, scores, 0f, 0L);

@@ -6,7 +6,7 @@ import dev.qlora4j.quant.kernel.Kernels;
 /**
  * Runs {@link Attention#forwardHead} for every (sequence, head) pair on the kernel pool, one tile per pair, each
  * thread with its own score row; prompt processing at inference takes {@link Attention#forwardHeadBlocked} when
- * {@link Attention#useBlocked} says so, with per-thread (4, maxContext) score rows and an (HS, maxContext) transposed
+ * {@link Attention#useBlocked} says so, with per-thread (4, maxContext) score rows and an (HS, ktStride) transposed
  * key buffer, allocated on its first use. One instance per workspace, re-armed every call, so nothing is allocated per
  * step.
  */
@@ -14,7 +14,8 @@ public final class AttentionJob implements KernelPool.TileJob {
     private final float[][] scores; // threads × (maxContext)
     private final int maxContext;
     private float[][] scores4; // threads × (4, maxContext), for the blocked path
-    private float[][] kt; // threads × (HS, maxContext): the head's keys transposed, for the blocked path
+    private float[][] kt; // threads × (HS, ktStride): the head's keys transposed, for the blocked path
+    private final int ktStride; // row stride of kt, ≥ maxContext: see ktStride(int)
     private boolean blocked;
     private float[] qkv, cacheK, cacheV, out, lse, slopes;
     private QkvLayout layout;
@@ -26,6 +27,19 @@ public final class AttentionJob implements KernelPool.TileJob {
     public AttentionJob(int threads, int maxContext) {
         this.scores = new float[threads][maxContext];
         this.maxContext = maxContext;
+        this.ktStride = ktStride(maxContext);
+    }
+
+    /**
+     * Row stride (floats) of the transposed keys for a context of {@code maxContext}: whole 64-byte lines, an odd
+     * number of them. The blocked scores read a 64-key column block down all HS rows of kt; with a stride that is a
+     * multiple of 4 KiB (a max context of 1024, GPT-2's {@code n_positions}) all those rows fall in one L1 set and
+     * evict each other, and any even line count folds them into fewer sets. Odd line counts spread them over all
+     * sets ({@code AttentionPromptBench}, bench/RESULTS.md session 26: stride 1024 ran 1.17× slower than 528).
+     */
+    static int ktStride(int maxContext) {
+        int lines = (maxContext + 15) / 16;
+        return 16 * (lines | 1);
     }
 
     /**
@@ -67,9 +81,9 @@ public final class AttentionJob implements KernelPool.TileJob {
         this.nh = nh;
         this.hs = hs;
         this.blocked = Attention.useBlocked(kernels, lse, dropP, n, hs) && pos0 + n <= maxContext;
-        if (blocked && (kt == null || kt[0].length < hs * maxContext)) { // once per workspace (and head size)
+        if (blocked && (kt == null || kt[0].length < hs * ktStride)) { // once per workspace (and head size)
             scores4 = new float[scores.length][4 * maxContext];
-            kt = new float[scores.length][hs * maxContext];
+            kt = new float[scores.length][hs * ktStride];
         }
         if (b * nh == 1 || pos0 + n < 16) { // too small to be worth waking the pool
             for (int tile = 0; tile < b * nh; tile++) run(tile, 0);
@@ -83,7 +97,7 @@ public final class AttentionJob implements KernelPool.TileJob {
     public void run(int tile, int slot) {
         if (blocked) {
             Attention.forwardHeadBlocked(kernels, qkv, layout, cacheK, cacheV, out, slopes, tile / nh, tile % nh, n,
-                    pos0, maxT, nh, hs, scores4[slot], maxContext, kt[slot], maxContext);
+                    pos0, maxT, nh, hs, scores4[slot], maxContext, kt[slot], ktStride);
             return;
         }
         Attention.forwardHead(kernels, qkv, 0, layout, cacheK, cacheV, 0, out, 0, lse, 0, slopes, tile / nh, tile % nh, n, pos0,

@@ -11,6 +11,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import java.util.Arrays;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -137,6 +138,18 @@ class BlockedAttentionTest {
                 for (int i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(out[i] - want[i]));
                 assertTrue(worst <= 1e-5, "attention job error " + worst + " at " + k);
             }
+        }
+    }
+
+    @Test
+    void transposedKeyStrideIsAnOddNumberOfLinesAtLeastTheContext() {
+        // GPT-2's n_positions: 1024 floats = 4 KiB, which would put every row of kt in one L1 set
+        assertEquals(1040, AttentionJob.ktStride(1024));
+        assertEquals(656, AttentionJob.ktStride(640));
+        assertEquals(1008, AttentionJob.ktStride(1008)); // 63 lines: already odd
+        for (int ctx = 1; ctx <= 4096; ctx++) {
+            int s = AttentionJob.ktStride(ctx);
+            assertTrue(s >= ctx && s % 16 == 0 && (s / 16) % 2 == 1 && s < ctx + 32, "stride " + s + " at " + ctx);
         }
     }
 }
