@@ -35,7 +35,7 @@ public final class AttentionJob implements KernelPool.TileJob {
      * number of them. The blocked scores read a 64-key column block down all HS rows of kt; with a stride that is a
      * multiple of 4 KiB (a max context of 1024, GPT-2's {@code n_positions}) all those rows fall in one L1 set and
      * evict each other, and any even line count folds them into fewer sets. Odd line counts spread them over all
-     * sets ({@code AttentionPromptBench}, bench/RESULTS.md session 26: stride 1024 ran 1.17× slower than 528).
+     * sets ({@code AttentionPromptBench}, bench/RESULTS.md session 26: 8878 µs per layer at stride 1024, 7403 at 1040).
      */
     static int ktStride(int maxContext) {
         int lines = (maxContext + 15) / 16;
